@@ -1,0 +1,19 @@
+import { createServiceDataSource } from '@relay/platform';
+import { ProcessedEvent } from './processed-event.entity';
+import { Init1764064000000 } from './migrations/1764064000000-init';
+
+export const BUSINESSFORWARDING_SCHEMA = 'business_forwarding';
+
+/** The service's DataSource, shared by Nest and the migration CLI. */
+export function businessForwardingDataSource(url = process.env.DATABASE_URL ?? '', poolSize = 10) {
+  return createServiceDataSource({
+    url,
+    schema: BUSINESSFORWARDING_SCHEMA,
+    entities: [ProcessedEvent],
+    migrations: [Init1764064000000],
+    poolSize,
+    applicationName: 'business-forwarding',
+  });
+}
+
+export default businessForwardingDataSource();

@@ -1,0 +1,19 @@
+import { createServiceDataSource } from '@relay/platform';
+import { ProcessedEvent } from './processed-event.entity';
+import { Init1764064000000 } from './migrations/1764064000000-init';
+
+export const CRYPTO_SCHEMA = 'crypto';
+
+/** The service's DataSource, shared by Nest and the migration CLI. */
+export function cryptoDataSource(url = process.env.DATABASE_URL ?? '', poolSize = 10) {
+  return createServiceDataSource({
+    url,
+    schema: CRYPTO_SCHEMA,
+    entities: [ProcessedEvent],
+    migrations: [Init1764064000000],
+    poolSize,
+    applicationName: 'crypto',
+  });
+}
+
+export default cryptoDataSource();

@@ -1,0 +1,163 @@
+import { connect, type NatsConnection } from 'nats';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import {
+  ProtocolValidationError,
+  RpcError,
+  eventSubject,
+  rpcSubject,
+  streamName,
+  type EventPayload,
+} from '@relay/protocol';
+import { TEST_NATS_URL, deleteStreams, testSubjectRoot, waitFor } from '@relay/testing';
+import { NatsBus, PermanentError } from './bus';
+import { encodeJson } from './codec';
+import { ensureStreams } from './streams';
+
+const root = testSubjectRoot('bus');
+let nc: NatsConnection;
+let bus: NatsBus;
+const log = pino({ level: 'silent' });
+
+const status = (
+  wamid: string,
+  status: 'sent' | 'delivered' = 'delivered',
+): EventPayload<'status.update'> => ({
+  wamid,
+  phone_number_id: '1001',
+  recipient_id: '4915112345678',
+  status,
+  timestamp: new Date().toISOString(),
+});
+
+beforeAll(async () => {
+  nc = await connect({ servers: TEST_NATS_URL });
+  const jsm = await nc.jetstreamManager();
+  await ensureStreams(jsm, { root, retentionDays: 30 });
+  bus = new NatsBus(nc, nc.jetstream(), jsm, root, 'storage', log, new Registry());
+});
+
+afterAll(async () => {
+  await bus.close(2000);
+  await deleteStreams(root);
+});
+
+describe('NatsBus on real NATS', () => {
+  it('rejects invalid payloads with the typed error and keeps consuming', async () => {
+    const seen: string[] = [];
+    const handle = await bus.consume('status.update', { durable: 'invalid-test' }, async (p) => {
+      seen.push(p.wamid);
+    });
+    const subject = eventSubject(root, 'status.update', { phone_number_id: '1001' });
+    const js = nc.jetstream();
+    await js.publish(subject, encodeJson(status('wamid.AAAAAAAAAA01')));
+    await js.publish(subject, new TextEncoder().encode('{not json'));
+    await js.publish(subject, encodeJson({ ...status('wamid.AAAAAAAAAA02'), status: 'exploded' }));
+    await js.publish(subject, encodeJson({ hello: 'world' }));
+    await js.publish(subject, encodeJson(status('wamid.AAAAAAAAAA03')));
+    await waitFor(() => seen.length === 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen).toEqual(['wamid.AAAAAAAAAA01', 'wamid.AAAAAAAAAA03']);
+
+    // The bad messages were terminated, not left pending for redelivery.
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.consumers.info(streamName(root, 'STATUS'), 'invalid-test');
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.num_pending).toBe(0);
+    await handle.stop();
+  });
+
+  it('refuses to publish a payload its subject schema forbids', async () => {
+    const bad = { ...status('wamid.AAAAAAAAAA04'), recipient_id: 'not-a-number' };
+    await expect(bus.publish('status.update', { phone_number_id: '1001' }, bad)).rejects.toBeInstanceOf(
+      ProtocolValidationError,
+    );
+    expect(() => eventSubject(root, 'status.update', { phone_number_id: '10.*' })).toThrow(
+      /invalid subject token/,
+    );
+  });
+
+  it('retries a failing handler and terminates a permanent failure', async () => {
+    const attempts = new Map<string, number>();
+    const done: string[] = [];
+    const handle = await bus.consume(
+      'status.update',
+      { durable: 'retry-test', filter: ['2002'], retryDelaysMs: [50] },
+      async (p) => {
+        const n = (attempts.get(p.wamid) ?? 0) + 1;
+        attempts.set(p.wamid, n);
+        if (p.wamid.endsWith('PERM')) throw new PermanentError('never');
+        if (n < 3) throw new Error('transient');
+        done.push(p.wamid);
+      },
+    );
+    await bus.publish(
+      'status.update',
+      { phone_number_id: '2002' },
+      { ...status('wamid.RETRYRETRY'), phone_number_id: '2002' },
+    );
+    await bus.publish(
+      'status.update',
+      { phone_number_id: '2002' },
+      { ...status('wamid.PERMPERMPERM'), phone_number_id: '2002' },
+    );
+    await waitFor(() => done.length === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(attempts.get('wamid.RETRYRETRY')).toBe(3);
+    expect(attempts.get('wamid.PERMPERMPERM')).toBe(1);
+    await handle.stop();
+  });
+
+  it('dedupes a re-published event with the same message id', async () => {
+    const seen: string[] = [];
+    const handle = await bus.consume(
+      'status.update',
+      { durable: 'dedupe-test', filter: ['3003'] },
+      async (p) => {
+        seen.push(p.wamid);
+      },
+    );
+    const p = { ...status('wamid.DEDUPEDEDUPE'), phone_number_id: '3003' };
+    const a = await bus.publish('status.update', { phone_number_id: '3003' }, p, { msgId: 'same-id' });
+    const b = await bus.publish('status.update', { phone_number_id: '3003' }, p, { msgId: 'same-id' });
+    expect(b.duplicate).toBe(true);
+    expect(a.duplicate).toBe(false);
+    await waitFor(() => seen.length === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toHaveLength(1);
+    await handle.stop();
+  });
+
+  it('answers RPCs with validated data and typed errors, even for garbage requests', async () => {
+    bus.respond('storage.ack', async (req) => {
+      if (req.to.device_id === 9) throw new RpcError('not_found', 'no such device');
+      return { removed: req.wamids.length };
+    });
+    await nc.flush();
+    const ok = await bus.request('storage.ack', {
+      to: { wa_id: '4915112345678', device_id: 1 },
+      wamids: ['wamid.AAAAAAAAAA01'],
+    });
+    expect(ok).toEqual({ removed: 1 });
+    await expect(
+      bus.request('storage.ack', {
+        to: { wa_id: '4915112345678', device_id: 9 },
+        wamids: ['wamid.AAAAAAAAAA01'],
+      }),
+    ).rejects.toMatchObject({ code: 'not_found' });
+    const raw = await nc.request(rpcSubject(root, 'storage.ack'), new TextEncoder().encode('garbage'), {
+      timeout: 2000,
+    });
+    expect(JSON.parse(new TextDecoder().decode(raw.data))).toMatchObject({
+      ok: false,
+      error: { code: 'invalid_payload' },
+    });
+    // Still serving after the garbage.
+    await expect(
+      bus.request('storage.ack', {
+        to: { wa_id: '4915112345678', device_id: 2 },
+        wamids: ['wamid.AAAAAAAAAA01', 'wamid.AAAAAAAAAA02'],
+      }),
+    ).resolves.toEqual({ removed: 2 });
+  });
+});

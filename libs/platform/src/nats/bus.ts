@@ -1,0 +1,359 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  headers as natsHeaders,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type NatsConnection,
+  type PubAck,
+  type Subscription,
+} from 'nats';
+import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import {
+  EVENTS,
+  NOTIFICATIONS,
+  RPCS,
+  ProtocolValidationError,
+  RpcError,
+  eventFilter,
+  eventSubject,
+  notifyFilter,
+  notifySubject,
+  parsePayload,
+  rpcSubject,
+  streamName,
+  type EventName,
+  type EventPayload,
+  type NotifyName,
+  type NotifyPayload,
+  type RpcName,
+  type RpcReply,
+  type RpcRequest,
+  type RpcResponse,
+  type ServiceName,
+} from '@relay/protocol';
+import { decodeJson, encodeJson } from './codec';
+import { isNotFound } from './streams';
+
+type TokenValues<N extends EventName> = Record<(typeof EVENTS)[N]['tokens'][number], string | number>;
+
+/** Thrown by a handler for input that will never succeed: the message is terminated, not retried. */
+export class PermanentError extends Error {
+  override readonly name = 'PermanentError';
+}
+
+export interface EventMeta {
+  subject: string;
+  streamSeq: number;
+  deliveryCount: number;
+  /** Header Nats-Msg-Id of the publish: the producer's idempotency key. */
+  msgId?: string;
+}
+
+export interface ConsumeOptions {
+  /** Durable consumer name; replicas of one service share it, so each message goes to one of them. */
+  durable: string;
+  /** Leading subject tokens to filter on (e.g. one phone_number_id); default: every tenant. */
+  filter?: string[];
+  /** Messages handled at once by this process (1 keeps stream order). */
+  concurrency?: number;
+  ackWaitMs?: number;
+  /** Delay before a failed message is redelivered, by attempt. */
+  retryDelaysMs?: number[];
+  deliverPolicy?: 'all' | 'new';
+}
+
+export interface ConsumerHandle {
+  stop(): Promise<void>;
+}
+
+const DEFAULT_RETRY_DELAYS = [200, 1000, 5000, 15000, 30000];
+
+/**
+ * The one NATS surface services use. Every payload is validated against the subject's schema on both
+ * sides: a producer cannot publish what the contract forbids, and a consumer drops (terminates) what it
+ * cannot parse instead of crashing or retrying it forever.
+ */
+export class NatsBus {
+  private readonly consumers = new Set<ConsumerMessages>();
+  private readonly subscriptions = new Set<Subscription>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly processed: Counter<'subject_kind' | 'name' | 'outcome'>;
+  private readonly latency: Histogram<'name'>;
+  private closing = false;
+
+  constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    readonly root: string,
+    readonly service: ServiceName,
+    private readonly log: Logger,
+    registry: Registry,
+  ) {
+    this.processed = new Counter({
+      name: 'relay_nats_messages_total',
+      help: 'NATS messages handled, by kind, name and outcome (ack, retry, rejected)',
+      labelNames: ['subject_kind', 'name', 'outcome'],
+      registers: [registry],
+    });
+    this.latency = new Histogram({
+      name: 'relay_nats_handler_seconds',
+      help: 'Handler time per event or RPC name',
+      labelNames: ['name'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    });
+  }
+
+  /** Publishes an event durably; resolves once JetStream has stored it. */
+  async publish<N extends EventName>(
+    name: N,
+    tokens: TokenValues<N>,
+    payload: EventPayload<N>,
+    opts: { msgId?: string; timeoutMs?: number } = {},
+  ): Promise<PubAck> {
+    const subject = eventSubject(this.root, name, tokens);
+    const data = parsePayload(subject, EVENTS[name].schema, payload);
+    return this.js.publish(subject, encodeJson(data), { msgID: opts.msgId, timeout: opts.timeoutMs ?? 5000 });
+  }
+
+  /** Sends a query to the responder's queue group and returns its validated answer. */
+  async request<N extends RpcName>(
+    name: N,
+    payload: RpcRequest<N>,
+    timeoutMs = 5000,
+  ): Promise<RpcResponse<N>> {
+    const subject = rpcSubject(this.root, name);
+    const data = parsePayload(subject, RPCS[name].request, payload);
+    const msg = await this.nc.request(subject, encodeJson(data), { timeout: timeoutMs });
+    const decoded = decodeJson(msg.data);
+    if (!decoded.ok) throw new RpcError('internal', `reply on ${subject}: ${decoded.error}`);
+    const reply = decoded.value as RpcReply<unknown>;
+    if (reply && reply.ok === false) throw new RpcError(reply.error.code, reply.error.message);
+    if (!reply || reply.ok !== true) throw new RpcError('internal', `malformed reply on ${subject}`);
+    return parsePayload(subject, RPCS[name].response, reply.data) as RpcResponse<N>;
+  }
+
+  /** Answers an RPC; any number of replicas may call this (queue group = service name). */
+  respond<N extends RpcName>(name: N, handler: (req: RpcRequest<N>) => Promise<RpcResponse<N>>): void {
+    const subject = rpcSubject(this.root, name);
+    const sub = this.nc.subscribe(subject, { queue: this.service });
+    this.subscriptions.add(sub);
+    void (async () => {
+      for await (const msg of sub) {
+        this.track(
+          (async () => {
+            const end = this.latency.startTimer({ name });
+            const reply = await this.answer(subject, name, msg.data, handler);
+            end();
+            this.processed.inc({ subject_kind: 'rpc', name, outcome: reply.ok ? 'ok' : reply.error.code });
+            if (msg.reply) msg.respond(encodeJson(reply));
+          })(),
+        );
+      }
+    })();
+  }
+
+  private async answer<N extends RpcName>(
+    subject: string,
+    name: N,
+    data: Uint8Array,
+    handler: (req: RpcRequest<N>) => Promise<RpcResponse<N>>,
+  ): Promise<RpcReply<RpcResponse<N>>> {
+    const decoded = decodeJson(data);
+    if (!decoded.ok) return { ok: false, error: { code: 'invalid_payload', message: decoded.error } };
+    try {
+      const req = parsePayload(subject, RPCS[name].request, decoded.value) as RpcRequest<N>;
+      const res = await handler(req);
+      return { ok: true, data: parsePayload(subject, RPCS[name].response, res) as RpcResponse<N> };
+    } catch (err) {
+      if (err instanceof ProtocolValidationError) {
+        this.log.warn({ subject, err: err.message }, 'rejected invalid rpc payload');
+        return { ok: false, error: { code: 'invalid_payload', message: err.message } };
+      }
+      if (err instanceof RpcError) return { ok: false, error: { code: err.code, message: err.message } };
+      this.log.error({ subject, err: (err as Error).message }, 'rpc handler failed');
+      return { ok: false, error: { code: 'internal', message: 'internal error' } };
+    }
+  }
+
+  /** Best-effort wake-up over core NATS. */
+  notify<N extends NotifyName>(
+    name: N,
+    tokens: Record<(typeof NOTIFICATIONS)[N]['tokens'][number], string | number>,
+    payload: NotifyPayload<N>,
+  ): void {
+    const subject = notifySubject(this.root, name, tokens);
+    this.nc.publish(subject, encodeJson(parsePayload(subject, NOTIFICATIONS[name].schema, payload)));
+  }
+
+  onNotify<N extends NotifyName>(name: N, handler: (payload: NotifyPayload<N>) => void): void {
+    const subject = notifyFilter(this.root, name);
+    const sub = this.nc.subscribe(subject);
+    this.subscriptions.add(sub);
+    void (async () => {
+      for await (const msg of sub) {
+        const decoded = decodeJson(msg.data);
+        const r = decoded.ok ? NOTIFICATIONS[name].schema.safeParse(decoded.value) : undefined;
+        if (!r?.success) {
+          this.log.warn({ subject: msg.subject }, 'dropped invalid notification');
+          continue;
+        }
+        try {
+          handler(r.data as NotifyPayload<N>);
+        } catch (err) {
+          this.log.error(
+            { subject: msg.subject, err: (err as Error).message },
+            'notification handler failed',
+          );
+        }
+      }
+    })();
+  }
+
+  /**
+   * Consumes an event from its stream through a durable consumer. Acks after the handler resolves
+   * (durable before acknowledged), retries with delay when it throws, terminates input that can never
+   * succeed (invalid payload, PermanentError) so one poisoned message never blocks the stream.
+   */
+  async consume<N extends EventName>(
+    name: N,
+    opts: ConsumeOptions,
+    handler: (payload: EventPayload<N>, meta: EventMeta) => Promise<void>,
+  ): Promise<ConsumerHandle> {
+    const def = EVENTS[name];
+    const stream = streamName(this.root, def.stream);
+    const config: Partial<ConsumerConfig> = {
+      durable_name: opts.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: opts.deliverPolicy === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
+      filter_subject: eventFilter(this.root, name, ...(opts.filter ?? [])),
+      ack_wait: (opts.ackWaitMs ?? 30_000) * 1e6,
+      max_ack_pending: Math.max(1000, (opts.concurrency ?? 1) * 4),
+      max_deliver: -1,
+    };
+    await this.ensureConsumer(stream, config);
+    const consumer = await this.js.consumers.get(stream, opts.durable);
+    const concurrency = Math.max(1, opts.concurrency ?? 1);
+    const messages = await consumer.consume({ max_messages: Math.max(16, concurrency * 2) });
+    this.consumers.add(messages);
+    const delays = opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
+    const active = new Set<Promise<void>>();
+
+    const loop = (async () => {
+      for await (const m of messages) {
+        if (this.closing) {
+          m.nak();
+          continue;
+        }
+        const p = this.handleEvent(name, m, handler, delays).finally(() => active.delete(p));
+        active.add(p);
+        this.track(p);
+        if (active.size >= concurrency) await Promise.race(active);
+      }
+      await Promise.all(active);
+    })();
+    this.track(loop);
+    return {
+      stop: async () => {
+        messages.stop();
+        this.consumers.delete(messages);
+        await loop;
+      },
+    };
+  }
+
+  private async handleEvent<N extends EventName>(
+    name: N,
+    m: JsMsg,
+    handler: (payload: EventPayload<N>, meta: EventMeta) => Promise<void>,
+    delays: number[],
+  ): Promise<void> {
+    const end = this.latency.startTimer({ name });
+    const meta: EventMeta = {
+      subject: m.subject,
+      streamSeq: m.seq,
+      deliveryCount: m.info.deliveryCount,
+      msgId: m.headers?.get('Nats-Msg-Id') || undefined,
+    };
+    const decoded = decodeJson(m.data);
+    let payload: EventPayload<N>;
+    try {
+      if (!decoded.ok) throw new ProtocolValidationError(m.subject, [{ path: '', message: decoded.error }]);
+      payload = parsePayload(m.subject, EVENTS[name].schema, decoded.value) as EventPayload<N>;
+    } catch (err) {
+      this.log.warn(
+        { subject: m.subject, seq: m.seq, err: (err as Error).message },
+        'rejected invalid event payload',
+      );
+      this.processed.inc({ subject_kind: 'event', name, outcome: 'rejected' });
+      m.term();
+      return;
+    }
+    try {
+      await handler(payload, meta);
+      await m.ackAck().catch(() => m.ack());
+      this.processed.inc({ subject_kind: 'event', name, outcome: 'ack' });
+    } catch (err) {
+      if (err instanceof PermanentError) {
+        this.log.warn(
+          { subject: m.subject, seq: m.seq, err: err.message },
+          'terminated event (permanent failure)',
+        );
+        this.processed.inc({ subject_kind: 'event', name, outcome: 'rejected' });
+        m.term();
+      } else {
+        const delay = delays[Math.min(m.info.deliveryCount - 1, delays.length - 1)];
+        this.log.warn(
+          { subject: m.subject, seq: m.seq, err: (err as Error).message, delay },
+          'event handler failed, will retry',
+        );
+        this.processed.inc({ subject_kind: 'event', name, outcome: 'retry' });
+        m.nak(delay);
+      }
+    } finally {
+      end();
+    }
+  }
+
+  private async ensureConsumer(stream: string, config: Partial<ConsumerConfig>): Promise<void> {
+    const durable = config.durable_name ?? '';
+    try {
+      await this.jsm.consumers.info(stream, durable);
+      await this.jsm.consumers.update(stream, durable, {
+        ack_wait: config.ack_wait,
+        max_ack_pending: config.max_ack_pending,
+        filter_subject: config.filter_subject,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.jsm.consumers.add(stream, config);
+    }
+  }
+
+  private track<T>(p: Promise<T>): void {
+    const q = p.catch((err: Error) => this.log.error({ err: err.message }, 'nats background task failed'));
+    this.inflight.add(q);
+    void q.finally(() => this.inflight.delete(q));
+  }
+
+  /** Stops taking new work, lets in-flight handlers finish (their acks included), then drains NATS. */
+  async close(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    for (const c of this.consumers) c.stop();
+    for (const s of this.subscriptions) s.drain().catch(() => undefined);
+    const deadline = new Promise((r) => setTimeout(r, timeoutMs).unref());
+    await Promise.race([Promise.allSettled([...this.inflight]), deadline]);
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => undefined);
+  }
+
+  /** Header helper for callers that publish raw (tests, integrators' tools). */
+  static headers() {
+    return natsHeaders();
+  }
+}

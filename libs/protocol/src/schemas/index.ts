@@ -1,0 +1,7 @@
+export * from './content';
+export * from './inbound';
+export * from './outbound';
+export * from './status';
+export * from './business';
+export * from './keys';
+export * from './storage';

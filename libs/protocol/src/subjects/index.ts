@@ -1,0 +1,4 @@
+export * from './define';
+export * from './streams';
+export * from './map';
+export * from './naming';

@@ -1,0 +1,3 @@
+export * from './database';
+export * from './nats';
+export * from './env';
