@@ -32,6 +32,7 @@ const depConstraints = (forTests) => [
     sourceTag: 'type:testing',
     onlyDependOnLibsWithTags: ['type:contract', 'type:infra', 'type:testing', 'type:sdk'],
   },
+  { sourceTag: 'type:cli', onlyDependOnLibsWithTags: ['type:contract', 'type:sdk'] },
   {
     sourceTag: 'type:e2e',
     onlyDependOnLibsWithTags: ['type:contract', 'type:infra', 'type:testing', 'type:sdk'],
