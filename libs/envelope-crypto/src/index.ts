@@ -1,0 +1,4 @@
+export * from './aead';
+export * from './key-provider';
+export * from './data-key-store';
+export * from './key-ring';
