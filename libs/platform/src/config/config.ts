@@ -25,6 +25,8 @@ export const BaseConfigSchema = z.object({
     .string()
     .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, - and _, starting with a letter')
     .default('relay'),
+  /** JetStream replicas of each relay stream: 3 on a 3-node NATS cluster, so losing a node loses nothing. */
+  NATS_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a postgres:// URL'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   RETENTION_DAYS: z.coerce.number().int().min(1).max(30).default(30),

@@ -69,6 +69,7 @@ export class NatsModule {
             await ensureStreams(jsm, {
               root: config.NATS_SUBJECT_ROOT,
               retentionDays: config.RETENTION_DAYS,
+              replicas: config.NATS_STREAM_REPLICAS,
             });
             readiness.register('nats', async () => {
               if (nc.isClosed()) throw new Error('closed');
