@@ -32,16 +32,33 @@ export async function startService<S extends z.ZodType<BaseConfig>>(
     { logger: new PinoNestLogger(logger), bodyParser: false, abortOnError: false },
   );
   app.useBodyParser('json', { limit: def.bodyLimit ?? '1mb' });
-  app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
   await app.listen(config.HTTP_PORT, config.HTTP_HOST);
   const url = await app.getUrl();
   logger.info({ url, port: config.HTTP_PORT }, `${def.service} listening`);
   return app;
 }
 
-/** main.ts entry: a bad config or a failed start ends the process with a message saying why. */
+/**
+ * main.ts entry: a bad config or a failed start ends the process with a message saying why. SIGINT and
+ * SIGTERM close the app (consumers stop, in-flight work finishes and is acked, NATS drains, the database
+ * closes) and the process exits 0; Nest's own shutdown hooks would re-raise the signal instead.
+ */
 export function runService<S extends z.ZodType<BaseConfig>>(def: ServiceDefinition<S>): void {
-  startService(def).catch((err: unknown) => {
+  let closing = false;
+  const started = startService(def);
+  const stop = () => {
+    if (closing) return;
+    closing = true;
+    started
+      .then(async (app) => {
+        await app.close();
+        process.exit(0);
+      })
+      .catch(() => process.exit(1));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  started.catch((err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${def.service}: ${err.message}\n`);
     } else {

@@ -1,0 +1,151 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createTestDatabase,
+  deleteStreams,
+  testSubjectRoot,
+  TEST_NATS_URL,
+  waitFor,
+  type TestDatabase,
+} from '@relay/testing';
+
+const ROOT = join(__dirname, '..', '..');
+const SERVICES = ['gateway', 'business-forwarding', 'crypto', 'storage'];
+
+/** A port nobody listens on right now (the OS picks it). */
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+/** Four consecutive free ports for the services. */
+async function freePortBase(): Promise<number> {
+  for (;;) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const ok = await Promise.all([0, 1, 2, 3].map((i) => isFree(base + i)));
+    if (ok.every(Boolean)) return base;
+  }
+}
+function isFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+}
+
+/** Spawns the README's run command in its own process group, as a terminal would. */
+function npmStart(env: NodeJS.ProcessEnv): Run {
+  let out = '';
+  const { NODE_OPTIONS: _ignored, ...rest } = process.env;
+  const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...rest, ...env }, detached: true });
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  const exit = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  return { child, output: () => out, exit };
+}
+
+async function readyOn(port: number): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/ready`)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function expectCleanStop(run: Run): Promise<void> {
+  process.kill(-(run.child.pid as number), 'SIGINT');
+  const code = await run.exit;
+  const out = run.output();
+  for (const s of SERVICES)
+    expect(out).toMatch(new RegExp(`\\[relay\\] ${s} \\(pid \\d+\\) exited with code 0`));
+  expect(out).toContain('[relay] stopped cleanly');
+  expect(out).not.toMatch(/exited with code [1-9]|exited with signal/);
+  expect(code).toBe(0);
+}
+
+describe('the README run command (npm start)', () => {
+  let db: TestDatabase;
+  const root = testSubjectRoot('run');
+  const dataDir = mkdtempSync(join(tmpdir(), 'relay-run-'));
+
+  beforeAll(async () => {
+    db = await createTestDatabase('run');
+  });
+  afterAll(async () => {
+    await db.drop();
+    await deleteStreams(root);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts the four services against the given NATS and Postgres, ready within 60 s, and SIGINT stops all with 0', async () => {
+    const base = await freePortBase();
+    const run = npmStart({
+      DATABASE_URL: db.url,
+      NATS_URL: TEST_NATS_URL,
+      NATS_SUBJECT_ROOT: root,
+      RELAY_PORT_BASE: String(base),
+      RELAY_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      await waitFor(
+        async () => (await Promise.all([0, 1, 2, 3].map((i) => readyOn(base + i)))).every(Boolean),
+        60_000,
+        250,
+      );
+    } catch (err) {
+      run.child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${run.output()}`);
+    }
+    for (let i = 0; i < SERVICES.length; i++)
+      expect(run.output()).toContain(`${SERVICES[i]} ready on http://127.0.0.1:${base + i}`);
+    await expectCleanStop(run);
+  }, 120_000);
+
+  it('starts its own NATS (JetStream, encrypted store) and embedded Postgres when none is configured or listening', async () => {
+    const [pgPort, natsPort, base] = [await freePort(), await freePort(), await freePortBase()];
+    const ownDir = mkdtempSync(join(tmpdir(), 'relay-own-'));
+    chmodSync(ownDir, 0o755);
+    const { DATABASE_URL: _d, NATS_URL: _n, ...env } = process.env;
+    const run = npmStart({
+      ...env,
+      RELAY_LOCAL_PG_PORT: String(pgPort),
+      RELAY_LOCAL_NATS_PORT: String(natsPort),
+      RELAY_PORT_BASE: String(base),
+      RELAY_DATA_DIR: ownDir,
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      await waitFor(
+        async () => (await Promise.all([0, 1, 2, 3].map((i) => readyOn(base + i)))).every(Boolean),
+        90_000,
+        250,
+      );
+      const out = run.output();
+      expect(out).toContain(`starting nats-server (JetStream, encrypted store) on 127.0.0.1:${natsPort}`);
+      expect(out).toContain(`starting embedded PostgreSQL on 127.0.0.1:${pgPort}`);
+      await expectCleanStop(run);
+      // Its own servers are gone with it.
+      expect(await isFree(pgPort)).toBe(true);
+      expect(await isFree(natsPort)).toBe(true);
+    } finally {
+      if (run.child.exitCode === null) process.kill(-(run.child.pid as number), 'SIGKILL');
+      rmSync(ownDir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
