@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { BusinessForwardingConfigSchema } from '../../../apps/business-forwarding/src/config';
+import { CryptoConfigSchema } from '../../../apps/crypto/src/config';
+import { GatewayConfigSchema } from '../../../apps/gateway/src/config';
+import { StorageConfigSchema } from '../../../apps/storage/src/config';
+import { ROOT } from './render';
+
+/** The four services, their config schemas (read at test time, so new variables are seen) and ports. */
+export const SERVICES = {
+  gateway: { schema: GatewayConfigSchema as z.ZodType, port: 8080, public: true },
+  'business-forwarding': { schema: BusinessForwardingConfigSchema as z.ZodType, port: 8081, public: true },
+  crypto: { schema: CryptoConfigSchema as z.ZodType, port: 8082, public: false },
+  storage: { schema: StorageConfigSchema as z.ZodType, port: 8083, public: false },
+} as const;
+export type ServiceName = keyof typeof SERVICES;
+export const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
+
+/** Variables whose values are secrets: never inline, always from a secret or the environment. */
+export const SECRET_NAME = /KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL/;
+
+export const appDirs = () =>
+  readdirSync(join(ROOT, 'apps')).filter((d) => existsSync(join(ROOT, 'apps', d, 'src/main.ts')));
+
+/** The object schema under refinements and pipes (refine/transform keep the shape inside). */
+function objectOf(schema: z.ZodType): z.ZodObject {
+  if (schema instanceof z.ZodObject) return schema;
+  if (schema instanceof z.ZodPipe) return objectOf(schema.in as z.ZodType);
+  throw new Error('config schema is neither an object nor a pipe of one');
+}
+
+export function shapeOf(service: ServiceName): Record<string, z.ZodType> {
+  return objectOf(SERVICES[service].schema).shape as Record<string, z.ZodType>;
+}
+
+/** Variables the service cannot start without: no default and not optional. */
+export function requiredNames(service: ServiceName): string[] {
+  return Object.entries(shapeOf(service))
+    .filter(([, field]) => !field.safeParse(undefined).success)
+    .map(([name]) => name);
+}
+
+const b64 = () => randomBytes(32).toString('base64');
+/** Shapes a secret may take; generated per run, never committed. */
+const CANDIDATES = [
+  () => `k1:${b64()}`,
+  b64,
+  () => randomBytes(32).toString('hex'),
+  () => `postgres://svc:${randomBytes(8).toString('hex')}@db:5432/relay`,
+  () => `DE=postgres://storage:${randomBytes(8).toString('hex')}@relay-db-de-rw:5432/relay`,
+];
+
+/** A generated value the schema accepts for a secret variable (the deployment supplies the real one). */
+export function placeholderFor(service: ServiceName, name: string): string {
+  const field = shapeOf(service)[name];
+  for (const make of CANDIDATES) {
+    const v = make();
+    if (field?.safeParse(v).success) return v;
+  }
+  throw new Error(`${service}: no placeholder shape fits secret ${name}; add one to CANDIDATES`);
+}
+
+/** Parses an environment with the service's real schema; returns the problems (names only). */
+export function configProblems(service: ServiceName, env: Record<string, string>): string[] {
+  const r = SERVICES[service].schema.safeParse(env);
+  return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+}
