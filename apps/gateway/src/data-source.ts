@@ -1,6 +1,11 @@
 import { createServiceDataSource } from '@relay/platform';
 import { ProcessedEvent } from './processed-event.entity';
+import { DeviceRow } from './accounts/device.entity';
+import { VerificationSessionRow } from './accounts/verification-session.entity';
+import { DeviceKyberPrekeyRow, DevicePrekeyRow } from './keys/prekey.entity';
+import { BusinessBlockRow } from './abuse/block.entity';
 import { Init1764064000000 } from './migrations/1764064000000-init';
+import { Devices1764100000000 } from './migrations/1764100000000-devices';
 
 export const GATEWAY_SCHEMA = 'gateway';
 
@@ -9,8 +14,15 @@ export function gatewayDataSource(url = process.env.DATABASE_URL ?? '', poolSize
   return createServiceDataSource({
     url,
     schema: GATEWAY_SCHEMA,
-    entities: [ProcessedEvent],
-    migrations: [Init1764064000000],
+    entities: [
+      ProcessedEvent,
+      DeviceRow,
+      VerificationSessionRow,
+      DevicePrekeyRow,
+      DeviceKyberPrekeyRow,
+      BusinessBlockRow,
+    ],
+    migrations: [Init1764064000000, Devices1764100000000],
     poolSize,
     applicationName: 'gateway',
   });

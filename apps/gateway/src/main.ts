@@ -1,10 +1,5 @@
 import 'reflect-metadata';
 import { runService } from '@relay/platform';
-import { AppModule } from './app.module';
-import { GatewayConfigSchema } from './config';
+import { gatewayService } from './service';
 
-runService({
-  service: 'gateway',
-  configSchema: GatewayConfigSchema,
-  module: (config) => AppModule.register(config),
-});
+runService(gatewayService);

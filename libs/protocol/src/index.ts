@@ -4,3 +4,4 @@ export * from './subjects';
 export * from './errors';
 export * from './cloud-api-errors';
 export * from './spec';
+export * from './device';

@@ -20,6 +20,7 @@ import {
   PendingRequest,
   PendingResponse,
   PreKeyBundle,
+  WebhookEnvelope,
 } from '../schemas';
 import { DeviceAddress } from '../ids';
 import { event, notify, rpc } from './define';
@@ -127,6 +128,15 @@ export const EVENTS = {
     producers: ['gateway'],
     consumers: ['business-forwarding'],
   }),
+  'integrator.webhook': event({
+    stream: 'INTEGRATOR',
+    tokens: ['phone_number_id'],
+    schema: WebhookEnvelope,
+    description:
+      'Exactly the Cloud API webhook body (one message or one status) delivered to the business, for integrators who consume NATS instead of webhooks.',
+    producers: ['business-forwarding'],
+    consumers: [],
+  }),
 } as const;
 
 export const RPCS = {
@@ -161,6 +171,23 @@ export const NOTIFICATIONS = {
     tokens: ['wa_id', 'device_id'],
     schema: z.object({ to: DeviceAddress }).strict(),
     description: 'Wake the gateway holding a device connection: new messages are queued for it.',
+  }),
+  'device.failure': notify({
+    tokens: ['wa_id', 'device_id'],
+    schema: InboundFailure,
+    description: 'gateway -> gateway replicas: tell the device (if connected here) its envelope failed.',
+  }),
+  'device.control': notify({
+    tokens: ['wa_id', 'device_id'],
+    schema: z
+      .object({
+        to: DeviceAddress,
+        action: z.enum(['connected', 'removed']),
+        connection_id: z.string().max(64),
+      })
+      .strict(),
+    description:
+      'gateway -> gateway replicas: a device connected elsewhere (older connections close 4409) or was removed.',
   }),
 } as const;
 

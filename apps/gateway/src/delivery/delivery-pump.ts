@@ -1,0 +1,105 @@
+import type { Logger } from 'pino';
+import type { NatsBus } from '@relay/platform';
+import type { DeviceConnection } from '../ws/device-connection';
+
+const PAGE = 100;
+const RETRY_MS = [250, 1000, 3000, 10_000];
+
+/**
+ * Pushes one connection's queued messages in storage order, keeping at most `window` unacknowledged
+ * ones in flight. Storage keeps every message until the device acks it, so whatever was pushed but
+ * not acked is pushed again by the next connection (redelivery on reconnect).
+ */
+export class DeliveryPump {
+  /** wamid -> business of each pushed, unacknowledged message. */
+  readonly inflight = new Map<string, string>();
+  private afterSeq: number | undefined;
+  private running = false;
+  private again = false;
+  private sentEmpty = false;
+  private failures = 0;
+  private retryTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly conn: DeviceConnection,
+    private readonly bus: NatsBus,
+    private readonly window: number,
+    private readonly log: Logger,
+  ) {
+    conn.onClose(() => clearTimeout(this.retryTimer));
+  }
+
+  drain(): void {
+    if (!this.conn.open) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void this.loop()
+      .then(() => (this.failures = 0))
+      .catch((err: Error) => this.scheduleRetry(err))
+      .finally(() => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          this.drain();
+        }
+      });
+  }
+
+  acked(wamids: string[]): void {
+    for (const w of wamids) this.inflight.delete(w);
+    if (this.inflight.size <= this.window / 2) this.drain();
+  }
+
+  private async loop(): Promise<void> {
+    const to = { wa_id: this.conn.device.waId, device_id: this.conn.device.deviceId };
+    do {
+      this.again = false;
+      for (;;) {
+        const room = this.window - this.inflight.size;
+        if (room <= 0 || !this.conn.open) return;
+        const limit = Math.min(room, PAGE);
+        const { items } = await this.bus.request('storage.pending', {
+          to,
+          ...(this.afterSeq !== undefined ? { after_seq: this.afterSeq } : {}),
+          limit,
+        });
+        for (const item of items) {
+          if (this.afterSeq !== undefined && item.seq <= this.afterSeq) continue;
+          this.afterSeq = item.seq;
+          this.inflight.set(item.wamid, item.phone_number_id);
+          const sent = this.conn.send({
+            type: 'message',
+            wamid: item.wamid,
+            from: item.phone_number_id,
+            ciphertext_type: item.type,
+            ciphertext: item.ciphertext,
+            created_at: item.created_at,
+          });
+          if (!sent) return;
+        }
+        if (items.length < limit) {
+          if (!this.sentEmpty) {
+            this.sentEmpty = true;
+            this.conn.send({ type: 'queue_empty' });
+          }
+          break;
+        }
+      }
+    } while (this.again);
+  }
+
+  private scheduleRetry(err: Error): void {
+    const delay = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)];
+    this.failures++;
+    this.log.warn(
+      { err: err.message, device: this.conn.key, delay },
+      'draining device queue failed, will retry',
+    );
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.drain(), delay);
+    this.retryTimer.unref();
+  }
+}

@@ -1,0 +1,45 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CLOCK, NatsBus, type Clock } from '@relay/platform';
+import type { SendFrame } from '@relay/protocol';
+import type { AuthenticatedDevice } from '../auth/device-auth.service';
+import { toGatewayError } from '../keys/business-bundle.service';
+import { RateLimiter } from '../ratelimit/rate-limiter';
+
+/**
+ * A device's envelope to a business: limited per device and per (device, business), then made durable
+ * in JetStream. The message id makes a resend of the same envelope id a no-op (JetStream answers
+ * duplicate within its window; crypto drops later replays by envelope id).
+ */
+@Injectable()
+export class InboundService {
+  constructor(
+    @Inject(NatsBus) private readonly bus: NatsBus,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async send(device: AuthenticatedDevice, frame: SendFrame): Promise<{ duplicate: boolean }> {
+    const who = `${device.waId}.${device.deviceId}`;
+    await this.limiter.consume('device_send', who);
+    await this.limiter.consume('device_business_send', `${who}.${frame.to}`);
+    try {
+      const ack = await this.bus.publish(
+        'device.envelope',
+        { phone_number_id: frame.to },
+        {
+          envelope_id: frame.id,
+          phone_number_id: frame.to,
+          from: { wa_id: device.waId, device_id: device.deviceId },
+          ...(frame.profile_name !== undefined ? { profile_name: frame.profile_name } : {}),
+          type: frame.ciphertext_type,
+          ciphertext: frame.ciphertext,
+          received_at: this.clock.now().toISOString(),
+        },
+        { msgId: `${who}.${frame.id}` },
+      );
+      return { duplicate: ack.duplicate };
+    } catch (err) {
+      throw toGatewayError(err);
+    }
+  }
+}

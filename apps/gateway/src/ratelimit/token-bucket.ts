@@ -1,0 +1,41 @@
+/** A bucket's stored state: tokens left at a moment (ms since epoch). */
+export interface BucketState {
+  tokens: number;
+  at: number;
+}
+
+export interface BucketSpec {
+  /** Burst: the most tokens a bucket holds. */
+  size: number;
+  /** One token comes back every permitMs. */
+  permitMs: number;
+}
+
+export type TakeResult =
+  { allowed: true; state: BucketState } | { allowed: false; state: BucketState; retryAfterMs: number };
+
+/**
+ * Token-bucket arithmetic, free of storage: refill for the time elapsed, then take `cost` tokens if
+ * there are enough. A clock that went backwards (another replica's skew) refills nothing.
+ */
+export function takeTokens(
+  spec: BucketSpec,
+  prev: BucketState | undefined,
+  now: number,
+  cost = 1,
+): TakeResult {
+  const elapsed = prev ? Math.max(0, now - prev.at) : 0;
+  const available = prev ? Math.min(spec.size, prev.tokens + elapsed / spec.permitMs) : spec.size;
+  const at = Math.max(now, prev?.at ?? now);
+  if (available >= cost) return { allowed: true, state: { tokens: available - cost, at } };
+  return {
+    allowed: false,
+    state: { tokens: available, at },
+    retryAfterMs: Math.ceil((cost - available) * spec.permitMs),
+  };
+}
+
+/** Time until an untouched bucket is full again: how long its state is worth keeping. */
+export function fullRefillMs(spec: BucketSpec): number {
+  return spec.size * spec.permitMs;
+}
