@@ -1,6 +1,7 @@
 import { createServiceDataSource } from '@relay/platform';
 import { ProcessedEvent } from './processed-event.entity';
 import { Init1764064000000 } from './migrations/1764064000000-init';
+import { Forwarding1764300000000 } from './migrations/1764300000000-forwarding';
 
 export const BUSINESSFORWARDING_SCHEMA = 'business_forwarding';
 
@@ -10,7 +11,7 @@ export function businessForwardingDataSource(url = process.env.DATABASE_URL ?? '
     url,
     schema: BUSINESSFORWARDING_SCHEMA,
     entities: [ProcessedEvent],
-    migrations: [Init1764064000000],
+    migrations: [Init1764064000000, Forwarding1764300000000],
     poolSize,
     applicationName: 'business-forwarding',
   });

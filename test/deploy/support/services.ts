@@ -50,16 +50,17 @@ const CANDIDATES = [
   () => randomBytes(32).toString('hex'),
   () => `postgres://svc:${randomBytes(8).toString('hex')}@db:5432/relay`,
   () => `DE=postgres://storage:${randomBytes(8).toString('hex')}@relay-db-de-rw:5432/relay`,
+  () => 'https://hook.example.invalid/send',
 ];
 
-/** A generated value the schema accepts for a secret variable (the deployment supplies the real one). */
+/** A generated value the schema accepts for a variable the deployment supplies (secrets, required URLs). */
 export function placeholderFor(service: ServiceName, name: string): string {
   const field = shapeOf(service)[name];
   for (const make of CANDIDATES) {
     const v = make();
     if (field?.safeParse(v).success) return v;
   }
-  throw new Error(`${service}: no placeholder shape fits secret ${name}; add one to CANDIDATES`);
+  throw new Error(`${service}: no placeholder shape fits ${name}; add one to CANDIDATES`);
 }
 
 /** Parses an environment with the service's real schema; returns the problems (names only). */

@@ -5,3 +5,4 @@ export * from './status';
 export * from './business';
 export * from './keys';
 export * from './storage';
+export * from './webhook';

@@ -20,6 +20,7 @@ import {
   PendingRequest,
   PendingResponse,
   PreKeyBundle,
+  WebhookEnvelope,
 } from '../schemas';
 import { DeviceAddress } from '../ids';
 import { event, notify, rpc } from './define';
@@ -126,6 +127,15 @@ export const EVENTS = {
     description: 'A user reported a business as spam, blocked or unblocked it.',
     producers: ['gateway'],
     consumers: ['business-forwarding'],
+  }),
+  'integrator.webhook': event({
+    stream: 'INTEGRATOR',
+    tokens: ['phone_number_id'],
+    schema: WebhookEnvelope,
+    description:
+      'Exactly the Cloud API webhook body (one message or one status) delivered to the business, for integrators who consume NATS instead of webhooks.',
+    producers: ['business-forwarding'],
+    consumers: [],
   }),
 } as const;
 

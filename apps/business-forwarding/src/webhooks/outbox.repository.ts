@@ -1,0 +1,176 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { rows } from '../common/sql';
+
+const S = 'business_forwarding';
+
+export interface NewEvent {
+  dedupe_key: string;
+  waba_id: string;
+  phone_number_id: string;
+  wa_id: string;
+  partition_key: string;
+  kind: 'message' | 'status';
+  body_enc: Buffer;
+}
+
+export interface ClaimedEvent {
+  id: string;
+  dedupe_key: string;
+  waba_id: string;
+  body_enc: Buffer | null;
+  attempts: number;
+  deadline_at: Date;
+}
+
+export interface AttemptResult {
+  state: 'pending' | 'delivered' | 'dead';
+  nextAttemptAt: Date;
+  at: Date;
+  statusCode: number | null;
+  error: string | null;
+  latencyMs: number;
+}
+
+/**
+ * The durable webhook outbox. Order: events of one partition (a number's messages, or one message's
+ * statuses) go out strictly one after another: only the oldest pending event of a partition can be
+ * claimed. Claims are leases, so a crashed process's claims come back after the lease expires.
+ */
+@Injectable()
+export class OutboxRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  /** Inserts events; an event already recorded (same dedupe key) is skipped. Returns inserted keys. */
+  async insert(em: EntityManager, events: NewEvent[], now: Date, deadline: Date): Promise<string[]> {
+    const inserted: string[] = [];
+    for (const e of events) {
+      const r = await rows<{ dedupe_key: string }>(
+        em,
+        `INSERT INTO ${S}.webhook_events (dedupe_key, waba_id, phone_number_id, wa_id, partition_key, kind, body_enc,
+           created_at, deadline_at, next_attempt_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key`,
+        [
+          e.dedupe_key,
+          e.waba_id,
+          e.phone_number_id,
+          e.wa_id,
+          e.partition_key,
+          e.kind,
+          e.body_enc,
+          now,
+          deadline,
+        ],
+      );
+      if (r.length) inserted.push(e.dedupe_key);
+    }
+    return inserted;
+  }
+
+  async claim(
+    now: Date,
+    limit: number,
+    leaseUntil: Date,
+    owner: string,
+    skipWabas: string[],
+  ): Promise<ClaimedEvent[]> {
+    return rows<ClaimedEvent>(
+      this.ds,
+      `WITH due AS (
+         SELECT e.id FROM ${S}.webhook_events e
+         JOIN ${S}.webhook_subscriptions s ON s.waba_id = e.waba_id
+         WHERE e.state = 'pending' AND e.next_attempt_at <= $1
+           AND (e.lease_until IS NULL OR e.lease_until <= $1)
+           AND NOT (e.waba_id = ANY($4::text[]))
+           AND NOT EXISTS (SELECT 1 FROM ${S}.webhook_events p
+                           WHERE p.partition_key = e.partition_key AND p.state = 'pending' AND p.id < e.id)
+         ORDER BY e.next_attempt_at, e.id
+         LIMIT $2
+         FOR UPDATE OF e SKIP LOCKED)
+       UPDATE ${S}.webhook_events w SET lease_until = $3, lease_owner = $5 FROM due WHERE w.id = due.id
+       RETURNING w.id, w.dedupe_key, w.waba_id, w.body_enc, w.attempts, w.deadline_at`,
+      [now, limit, leaseUntil, skipWabas, owner],
+    );
+  }
+
+  async release(ids: string[], owner: string): Promise<void> {
+    if (ids.length === 0) return;
+    await this.ds.query(
+      `UPDATE ${S}.webhook_events SET lease_until = NULL, lease_owner = NULL WHERE id = ANY($1::bigint[]) AND lease_owner = $2`,
+      [ids, owner],
+    );
+  }
+
+  /** Records an attempt and its outcome in one statement; a delivered event drops its body. */
+  async complete(id: string, owner: string, r: AttemptResult): Promise<void> {
+    await this.ds.query(
+      `WITH u AS (
+         UPDATE ${S}.webhook_events SET state = $3, attempts = attempts + 1, next_attempt_at = $4,
+           lease_until = NULL, lease_owner = NULL, last_error = $7,
+           delivered_at = CASE WHEN $3 = 'delivered' THEN $5::timestamptz ELSE NULL END,
+           body_enc = CASE WHEN $3 = 'delivered' THEN NULL ELSE body_enc END
+         WHERE id = $1 AND lease_owner = $2 RETURNING id, waba_id)
+       INSERT INTO ${S}.webhook_attempts (event_id, waba_id, attempted_at, status_code, error, latency_ms)
+       SELECT id, waba_id, $5, $6, $7, $8 FROM u`,
+      [id, owner, r.state, r.nextAttemptAt, r.at, r.statusCode, r.error, r.latencyMs],
+    );
+  }
+
+  async hasInbound(phoneNumberId: string, wamid: string): Promise<boolean> {
+    const r = await rows(
+      this.ds,
+      `SELECT 1 FROM ${S}.webhook_events WHERE dedupe_key = $1 AND phone_number_id = $2`,
+      [`m:${wamid}`, phoneNumberId],
+    );
+    return r.length > 0;
+  }
+
+  async attempts(wabaId: string, limit: number, beforeId?: string) {
+    return rows(
+      this.ds,
+      `SELECT a.id, a.event_id, e.dedupe_key AS event_key, a.attempted_at, a.status_code, a.error, a.latency_ms
+       FROM ${S}.webhook_attempts a LEFT JOIN ${S}.webhook_events e ON e.id = a.event_id
+       WHERE a.waba_id = $1 AND ($2::bigint IS NULL OR a.id < $2) ORDER BY a.id DESC LIMIT $3`,
+      [wabaId, beforeId ?? null, limit],
+    );
+  }
+
+  async deadLetters(wabaId: string, limit: number, afterId?: string) {
+    return rows(
+      this.ds,
+      `SELECT id, dedupe_key AS event_key, kind, phone_number_id, attempts, created_at, deadline_at, last_error
+       FROM ${S}.webhook_events WHERE waba_id = $1 AND state = 'dead' AND ($2::bigint IS NULL OR id > $2)
+       ORDER BY id LIMIT $3`,
+      [wabaId, afterId ?? null, limit],
+    );
+  }
+
+  /** Puts dead letters back in the queue with a fresh retry window. */
+  async replay(wabaId: string, ids: string[] | null, now: Date, deadline: Date): Promise<number> {
+    const r = await rows(
+      this.ds,
+      `UPDATE ${S}.webhook_events SET state = 'pending', next_attempt_at = $3, deadline_at = $4, last_error = NULL
+       WHERE waba_id = $1 AND state = 'dead' AND body_enc IS NOT NULL AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[]))
+       RETURNING id`,
+      [wabaId, ids, now, deadline],
+    );
+    return r.length;
+  }
+
+  async stats(wabaId: string): Promise<Record<string, number>> {
+    const r = await rows<{ state: string; n: number }>(
+      this.ds,
+      `SELECT state, count(*)::int AS n FROM ${S}.webhook_events WHERE waba_id = $1 GROUP BY state`,
+      [wabaId],
+    );
+    return Object.fromEntries(r.map((x) => [x.state, x.n]));
+  }
+
+  /** Retention: delivered and dead events, and attempts, older than the cutoff are removed. */
+  async purge(before: Date): Promise<void> {
+    await this.ds.query(`DELETE FROM ${S}.webhook_events WHERE state <> 'pending' AND created_at < $1`, [
+      before,
+    ]);
+    await this.ds.query(`DELETE FROM ${S}.webhook_attempts WHERE attempted_at < $1`, [before]);
+  }
+}
