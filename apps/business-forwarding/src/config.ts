@@ -8,10 +8,10 @@ export const BusinessForwardingConfigSchema = BaseConfigSchema.extend({
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
   /** Bearer credential of the operator (admin) API. Never in code or committed config. */
   OPERATOR_TOKEN: z.string().min(24, 'must be at least 24 characters'),
-  /** 32 bytes, base64: wraps each business's data key (app secrets, queued webhook bodies). */
+  /** "<id>:<base64 of 32 bytes>" (as crypto and storage take it): wraps each business's data key. */
   MASTER_KEY: z
     .string()
-    .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded'),
+    .regex(/^(?:[A-Za-z0-9_-]{1,32}:)?[A-Za-z0-9+/]{43}=$/, 'must be <id>:<base64 of exactly 32 bytes>'),
   /** Meta requires HTTPS callbacks; plain http only for local development and tests. */
   WEBHOOK_ALLOW_HTTP: envBoolean.default(false),
   WEBHOOK_RETRY_WINDOW_MS: ms(7 * DAY_MS, 1000),

@@ -19,7 +19,7 @@ export class DataKeys {
     @Inject(CRYPTO) private readonly crypto: CryptoAdapter,
     private readonly tenants: TenantRepository,
   ) {
-    this.master = Buffer.from(config.MASTER_KEY, 'base64');
+    this.master = Buffer.from(config.MASTER_KEY.slice(config.MASTER_KEY.lastIndexOf(':') + 1), 'base64');
   }
 
   newKey(wabaId: string): { key: Buffer; wrapped: Buffer } {

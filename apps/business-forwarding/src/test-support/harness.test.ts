@@ -27,7 +27,7 @@ import { businessForwardingDataSource } from '../data-source';
 import type { RandomSource } from '../common/tokens';
 
 export const OPERATOR_TOKEN = `op_${randomBytes(24).toString('hex')}`;
-export const MASTER_KEY = randomBytes(32).toString('base64');
+export const MASTER_KEY = `test:${randomBytes(32).toString('base64')}`;
 
 export interface Harness {
   app: NestExpressApplication;
