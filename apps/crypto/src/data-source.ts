@@ -1,6 +1,7 @@
 import { createServiceDataSource } from '@relay/platform';
 import { ProcessedEvent } from './processed-event.entity';
 import { Init1764064000000 } from './migrations/1764064000000-init';
+import { SignalStore1764100000000 } from './migrations/1764100000000-signal-store';
 
 export const CRYPTO_SCHEMA = 'crypto';
 
@@ -10,7 +11,7 @@ export function cryptoDataSource(url = process.env.DATABASE_URL ?? '', poolSize 
     url,
     schema: CRYPTO_SCHEMA,
     entities: [ProcessedEvent],
-    migrations: [Init1764064000000],
+    migrations: [Init1764064000000, SignalStore1764100000000],
     poolSize,
     applicationName: 'crypto',
   });

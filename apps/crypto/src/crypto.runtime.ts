@@ -1,0 +1,87 @@
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { APP_LOGGER, NatsBus, type ConsumerHandle } from '@relay/platform';
+import type { DeviceEnvelope, OutboundRequest } from '@relay/protocol';
+import type { Logger } from 'pino';
+import { MicroBatcher } from './common/batcher';
+import { CryptoServices } from './services';
+import type { InboundOutcome } from './inbound/inbound.processor';
+
+/**
+ * Wires the NATS surface to the services: thin handlers only. Inbound envelopes and outbound requests
+ * go through micro-batchers; each handler resolves (and the bus acks its message) only after the
+ * batch's transaction committed and its events were published.
+ */
+@Injectable()
+export class CryptoRuntime
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
+  private readonly handles: ConsumerHandle[] = [];
+
+  constructor(
+    @Inject(CryptoServices) private readonly s: CryptoServices,
+    @Inject(NatsBus) private readonly bus: NatsBus,
+    @Inject(APP_LOGGER) private readonly log: Logger,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { config } = this.s;
+    const inbound = new MicroBatcher<DeviceEnvelope, InboundOutcome>(
+      (items) => this.s.inbound.process(items),
+      config.CRYPTO_BATCH_SIZE,
+    );
+    const outbound = new MicroBatcher<OutboundRequest, number>(
+      (items) => this.s.outbound.process(items),
+      config.CRYPTO_BATCH_SIZE,
+    );
+    this.bus.respond('crypto.business_bundle', (req) => this.s.bundles.bundle(req));
+    this.handles.push(
+      await this.bus.consume(
+        'business.number_registered',
+        { durable: 'crypto-provision', concurrency: 4 },
+        async (e) => {
+          await this.s.provisioning.provision(e.phone_number_id);
+        },
+      ),
+      await this.bus.consume('business.erase_requested', { durable: 'crypto-erase' }, async (e) => {
+        const counts = await this.s.erase.erase(e);
+        await this.bus.publish(
+          'business.erase_completed',
+          { service: 'crypto' },
+          { request_id: e.request_id, service: 'crypto', counts, at: new Date().toISOString() },
+          { msgId: `erase.${e.request_id}.crypto` },
+        );
+        this.log.info({ request_id: e.request_id, scope: e.scope, counts }, 'erasure completed');
+      }),
+      await this.bus.consume(
+        'device.envelope',
+        { durable: 'crypto-inbound', concurrency: config.CRYPTO_CONCURRENCY },
+        async (e) => {
+          await inbound.add(e);
+        },
+      ),
+      await this.bus.consume(
+        'outbound.request',
+        { durable: 'crypto-outbound', concurrency: config.CRYPTO_CONCURRENCY },
+        async (e) => {
+          await outbound.add(e);
+        },
+      ),
+    );
+    this.s.maintenance.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await Promise.all(this.handles.map((h) => h.stop()));
+    await this.s.maintenance.stop();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.s.engine.close();
+  }
+}

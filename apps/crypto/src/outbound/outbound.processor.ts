@@ -1,0 +1,224 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import {
+  RpcError,
+  type DeviceCiphertext,
+  type DevicePlaintext,
+  type OutboundFailure,
+  type OutboundRequest,
+  type PreKeyBundle,
+} from '@relay/protocol';
+import type { Clock, NatsBus } from '@relay/platform';
+import { inTransaction, withRunner } from '../common/sql';
+import { publishAll } from '../common/publisher';
+import type { SessionBatch, SessionWork } from '../common/session-batch';
+import type { BundleInput, ChainOp } from '../signal/protocol';
+import type { KeysRepository } from '../store/keys.repository';
+import type { OutboxEvent, OutboxRepository } from '../store/outbox.repository';
+import { sessionKeyOf, type SessionKey, type SessionRepository } from '../store/session.repository';
+
+interface Item {
+  req: OutboundRequest;
+  source: string;
+  /** Devices to encrypt for; a bundle when the device has no session yet. */
+  targets: { deviceId: number; bundle?: BundleInput }[];
+}
+
+const raw = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
+
+export function toBundleInput(b: PreKeyBundle): BundleInput {
+  return {
+    registrationId: b.registration_id,
+    deviceId: b.device_id,
+    identityKey: raw(b.identity_key),
+    signedPreKey: {
+      id: b.signed_prekey.id,
+      publicKey: raw(b.signed_prekey.public_key),
+      signature: raw(b.signed_prekey.signature),
+    },
+    preKey: b.prekey ? { id: b.prekey.id, publicKey: raw(b.prekey.public_key) } : undefined,
+    kyberPreKey: {
+      id: b.kyber_prekey.id,
+      publicKey: raw(b.kyber_prekey.public_key),
+      signature: raw(b.kyber_prekey.signature),
+    },
+  };
+}
+
+/**
+ * Encrypts a business's outbound requests for every device of the recipient. Bundles for devices
+ * without a session are fetched from gateway before the transaction (no lock is held across the network);
+ * the transaction then locks the sessions, encrypts on the workers and commits state + outbox together.
+ */
+export class OutboundProcessor {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly bus: NatsBus,
+    private readonly sessions: SessionRepository,
+    private readonly keys: KeysRepository,
+    private readonly outbox: OutboxRepository,
+    private readonly batch: SessionBatch,
+    private readonly clock: Clock,
+    private readonly rpcTimeoutMs: number,
+  ) {}
+
+  async process(requests: OutboundRequest[]): Promise<(number | Error)[]> {
+    const items: Item[] = requests.map((req) => ({ req, source: `out:${req.wamid}`, targets: [] }));
+    const known = await withRunner(this.ds, (r) =>
+      this.sessions.devicesWithSession(
+        r,
+        items.map((it) => ({ pn: it.req.phone_number_id, waId: it.req.to })),
+      ),
+    );
+    const errors = new Map<Item, Error>();
+    await Promise.all(
+      items.map(async (it) => {
+        const devices = known.get(`${it.req.phone_number_id}|${it.req.to}`);
+        if (devices?.length) {
+          it.targets = devices.map((deviceId) => ({ deviceId }));
+          return;
+        }
+        try {
+          const res = await this.bus.request(
+            'gateway.device_bundles',
+            { wa_id: it.req.to, phone_number_id: it.req.phone_number_id },
+            this.rpcTimeoutMs,
+          );
+          it.targets = res.devices.map((b) => ({ deviceId: b.device_id, bundle: toBundleInput(b) }));
+        } catch (err) {
+          if (err instanceof RpcError && err.code === 'not_found') return;
+          errors.set(it, err as Error);
+        }
+      }),
+    );
+    const live = items.filter((it) => !errors.has(it));
+    const { events, direct } = live.length
+      ? await inTransaction(this.ds, (r) => this.encryptAll(r, live))
+      : { events: [], direct: [] };
+    const all = [...events, ...direct];
+    await publishAll(this.bus, all);
+    return items.map((it) => errors.get(it) ?? all.filter((e) => e.source === it.source).length);
+  }
+
+  private async encryptAll(
+    runner: QueryRunner,
+    items: Item[],
+  ): Promise<{ events: OutboxEvent[]; direct: OutboxEvent[] }> {
+    const identities = await this.keys.identities(
+      runner,
+      items.map((it) => it.req.phone_number_id),
+    );
+    const keys: SessionKey[] = items.flatMap((it) =>
+      identities.has(it.req.phone_number_id)
+        ? it.targets.map((t) => ({ pn: it.req.phone_number_id, waId: it.req.to, deviceId: t.deviceId }))
+        : [],
+    );
+    const states = await this.sessions.lock(runner, keys);
+    const done = await this.outbox.find(
+      runner,
+      items.map((it) => it.source),
+    );
+    const events: OutboxEvent[] = [];
+    const direct: OutboxEvent[] = [];
+    const fresh: OutboxEvent[] = [];
+    const works = new Map<string, SessionWork & { items: Item[] }>();
+    const pending = new Set<Item>();
+    const seen = new Set<string>();
+    for (const it of items) {
+      const prior = done.get(it.source);
+      if (prior || seen.has(it.source)) {
+        if (prior && !seen.has(it.source)) events.push(...prior);
+        seen.add(it.source);
+        continue;
+      }
+      seen.add(it.source);
+      if (!identities.has(it.req.phone_number_id)) {
+        direct.push(this.failure(it, 'unknown_sender', 'no Signal identity for this phone number'));
+        continue;
+      }
+      const plaintext: DevicePlaintext = {
+        v: 1,
+        wamid: it.req.wamid,
+        sent_at: Date.parse(it.req.accepted_at),
+        content: it.req.content,
+      };
+      const bytes = new Uint8Array(Buffer.from(JSON.stringify(plaintext)));
+      for (const t of it.targets) {
+        const key = { pn: it.req.phone_number_id, waId: it.req.to, deviceId: t.deviceId };
+        const k = sessionKeyOf(key);
+        const w = works.get(k) ?? { key, ops: [], items: [] };
+        const hasSession = states.get(k)?.session != null || w.ops.some((o) => o.kind === 'bundle');
+        const ops: ChainOp[] = [];
+        if (!hasSession && t.bundle) ops.push({ kind: 'bundle', bundle: t.bundle });
+        ops.push({ kind: 'encrypt', plaintext: bytes });
+        for (const op of ops) {
+          w.ops.push(op);
+          w.items.push(it);
+        }
+        works.set(k, w);
+      }
+      pending.add(it);
+    }
+    const list = [...works.values()];
+    const results = await this.batch.run(runner, list, identities, states);
+    const produced = new Map<Item, number>();
+    list.forEach((w, i) =>
+      results[i].results.forEach((r, j) => {
+        if (!r.ok || r.kind !== 'encrypt') return;
+        const it = w.items[j];
+        produced.set(it, (produced.get(it) ?? 0) + 1);
+        fresh.push(this.ciphertext(it, w.key.deviceId, r.type, r.ciphertext));
+      }),
+    );
+    for (const it of pending) {
+      if (produced.get(it)) continue;
+      fresh.push(
+        it.targets.length === 0
+          ? this.failure(it, 'no_devices', 'the recipient has no registered device')
+          : this.failure(it, 'bundle_unavailable', 'no device session could be established'),
+      );
+    }
+    await this.batch.persist(runner, list, results);
+    await this.outbox.insert(runner, fresh);
+    return { events: [...events, ...fresh], direct };
+  }
+
+  private ciphertext(it: Item, deviceId: number, type: 'prekey' | 'whisper', ct: Uint8Array): OutboxEvent {
+    const payload: DeviceCiphertext = {
+      wamid: it.req.wamid,
+      phone_number_id: it.req.phone_number_id,
+      to: { wa_id: it.req.to, device_id: deviceId },
+      type,
+      ciphertext: Buffer.from(ct).toString('base64'),
+      created_at: this.clock.now().toISOString(),
+    };
+    return {
+      msgId: `${it.req.wamid}.${it.req.to}.${deviceId}`,
+      source: it.source,
+      pn: it.req.phone_number_id,
+      waId: it.req.to,
+      name: 'delivery.ciphertext',
+      tokens: { wa_id: it.req.to, device_id: deviceId },
+      payload,
+    };
+  }
+
+  private failure(it: Item, reason: OutboundFailure['reason'], detail: string): OutboxEvent {
+    const payload: OutboundFailure = {
+      wamid: it.req.wamid,
+      phone_number_id: it.req.phone_number_id,
+      to: it.req.to,
+      reason,
+      detail,
+      failed_at: this.clock.now().toISOString(),
+    };
+    return {
+      msgId: `${it.req.wamid}.failure`,
+      source: it.source,
+      pn: it.req.phone_number_id,
+      waId: it.req.to,
+      name: 'outbound.failure',
+      tokens: { phone_number_id: it.req.phone_number_id },
+      payload,
+    };
+  }
+}
