@@ -6,6 +6,7 @@ import type { NatsBus } from '@relay/platform';
 import { HOOK_TOKEN, TestWorld } from './test-support/gateway-harness.test';
 import { StorageStandIn } from './test-support/storage-stand-in.test';
 import { BusinessStandIn } from './test-support/business-stand-in.test';
+import { authOf } from './test-support/raw-socket.test';
 
 // Real Postgres, NATS/JetStream, HTTP, WebSocket and libsignal. crypto and storage are replaced by
 // stand-ins on real NATS (see test-support/), since those services are built separately.
@@ -231,9 +232,3 @@ describe('abuse reports, erasure, connections and devices', () => {
     await expect(second.keyCounts()).rejects.toMatchObject({ status: 401, code: 'unauthorized' });
   });
 });
-
-function authOf(store: MemoryStateStore): string {
-  const s = (store as unknown as { json: string }).json;
-  const st = JSON.parse(s) as { wa_id: string; device_id: number; password: string };
-  return `Basic ${Buffer.from(`${st.wa_id}.${st.device_id}:${st.password}`).toString('base64')}`;
-}

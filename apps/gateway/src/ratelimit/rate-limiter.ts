@@ -4,11 +4,16 @@ import type { Logger } from 'pino';
 import { APP_CONFIG, APP_LOGGER, CLOCK, NatsBus, type Clock } from '@relay/platform';
 import type { GatewayConfig } from '../config';
 import { GatewayError } from '../http/gateway-error';
-import { fullRefillMs, takeTokens, type BucketSpec, type BucketState } from './token-bucket';
+import { fullRefillMs, takeUpTo, type BucketSpec, type BucketState } from './token-bucket';
 
 export type LimitName = 'ip' | 'device_send' | 'device_business_send' | 'device_bundle' | 'verification';
 
-const MAX_CAS_ATTEMPTS = 8;
+const MAX_CAS_ATTEMPTS = 12;
+
+interface Batch {
+  limit: LimitName;
+  waiters: { resolve: (retryAfterMs: number | undefined) => void; reject: (err: unknown) => void }[];
+}
 const DENIAL_CACHE_MAX = 50_000;
 
 /**
@@ -22,6 +27,8 @@ export class RateLimiter implements OnModuleInit {
   private kv?: KV;
   private readonly specs: Record<LimitName, BucketSpec>;
   private readonly denied = new Map<string, number>();
+  private readonly batches = new Map<string, Batch>();
+  private readonly inflight = new Set<string>();
 
   constructor(
     @Inject(NatsBus) private readonly bus: NatsBus,
@@ -61,36 +68,69 @@ export class RateLimiter implements OnModuleInit {
     }
   }
 
-  /** Returns undefined when allowed, else milliseconds until a token is back. */
-  async take(limit: LimitName, key: string): Promise<number | undefined> {
+  /**
+   * Returns undefined when allowed, else milliseconds until a token is back. Concurrent takes of one
+   * key in this process are batched into one compare-and-set, so CAS races happen only between
+   * replicas, not between the requests of a burst.
+   */
+  take(limit: LimitName, key: string): Promise<number | undefined> {
     const kvKey = `${limit}.${key.replace(/[^A-Za-z0-9_=-]/g, '_')}`;
     const now = this.clock.now().getTime();
     const until = this.denied.get(kvKey);
     if (until !== undefined) {
-      if (until > now) return until - now;
+      if (until > now) return Promise.resolve(until - now);
       this.denied.delete(kvKey);
     }
+    return new Promise((resolve, reject) => {
+      const batch = this.batches.get(kvKey) ?? { limit, waiters: [] };
+      batch.waiters.push({ resolve, reject });
+      if (batch.waiters.length === 1) {
+        this.batches.set(kvKey, batch);
+        if (!this.inflight.has(kvKey)) this.flush(kvKey);
+      }
+    });
+  }
+
+  private flush(kvKey: string): void {
+    const batch = this.batches.get(kvKey);
+    if (!batch) return;
+    this.batches.delete(kvKey);
+    this.inflight.add(kvKey);
+    void this.takeBatch(kvKey, batch.limit, batch.waiters.length)
+      .then(
+        ({ granted, retryAfterMs }) => {
+          batch.waiters.forEach((w, i) => w.resolve(i < granted ? undefined : retryAfterMs));
+          if (granted < batch.waiters.length) this.remember(kvKey, this.clock.now().getTime() + retryAfterMs);
+        },
+        (err: unknown) => batch.waiters.forEach((w) => w.reject(err)),
+      )
+      .finally(() => {
+        this.inflight.delete(kvKey);
+        if (this.batches.has(kvKey)) this.flush(kvKey);
+      });
+  }
+
+  private async takeBatch(kvKey: string, limit: LimitName, wanted: number) {
     const kv = this.kv;
     if (!kv) throw new GatewayError('unavailable', 'rate limiter not ready');
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const entry = await kv.get(kvKey).catch(() => null);
       const live = entry && entry.operation === 'PUT' ? entry : null;
       const prev = live ? (live.json() as BucketState) : undefined;
-      const r = takeTokens(this.specs[limit], prev, this.clock.now().getTime());
-      if (!r.allowed) {
-        this.remember(kvKey, now + r.retryAfterMs);
-        return r.retryAfterMs;
-      }
+      const r = takeUpTo(this.specs[limit], prev, this.clock.now().getTime(), wanted);
+      if (r.granted === 0) return r;
       const data = JSON.stringify(r.state);
       try {
         if (entry) await kv.update(kvKey, data, entry.revision);
         else await kv.create(kvKey, data);
-        return undefined;
+        return r;
       } catch (err) {
         if (!isCasConflict(err)) {
           this.log.error({ err: (err as Error).message, limit }, 'rate limit store failed');
           throw new GatewayError('unavailable', 'rate limit store unavailable');
         }
+        // Another replica won this round; back off a little so the next read sees its write.
+        await new Promise((res) => setTimeout(res, Math.random() * 4 * (attempt + 1)));
       }
     }
     throw new GatewayError('unavailable', 'rate limit contention, retry');

@@ -39,3 +39,25 @@ export function takeTokens(
 export function fullRefillMs(spec: BucketSpec): number {
   return spec.size * spec.permitMs;
 }
+
+/**
+ * Takes up to `wanted` single tokens at once (a batch of concurrent requests on one key). The first
+ * `granted` requests pass; the rest wait `retryAfterMs` for the next token.
+ */
+export function takeUpTo(
+  spec: BucketSpec,
+  prev: BucketState | undefined,
+  now: number,
+  wanted: number,
+): { granted: number; state: BucketState; retryAfterMs: number } {
+  const elapsed = prev ? Math.max(0, now - prev.at) : 0;
+  const available = prev ? Math.min(spec.size, prev.tokens + elapsed / spec.permitMs) : spec.size;
+  const at = Math.max(now, prev?.at ?? now);
+  const granted = Math.min(wanted, Math.floor(available));
+  const tokens = available - granted;
+  return {
+    granted,
+    state: { tokens, at },
+    retryAfterMs: Math.max(1, Math.ceil((1 - tokens) * spec.permitMs)),
+  };
+}
