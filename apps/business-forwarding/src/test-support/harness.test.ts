@@ -149,7 +149,7 @@ export interface Tenant {
 
 let counter = 0;
 /** A business with one registered number and a token, set up through the operator and Cloud APIs. */
-export async function createTenant(h: Harness, extra: { register?: boolean } = {}): Promise<Tenant> {
+export async function createTenant(h: { url: string }, extra: { register?: boolean } = {}): Promise<Tenant> {
   counter++;
   const waba = `${100000 + counter}${randomBytes(2).readUInt16BE()}`;
   const pnid = `${200000 + counter}${randomBytes(2).readUInt16BE()}`;
@@ -289,7 +289,12 @@ export const valueOf = (r: Received): any =>
   (r.json as { entry: { changes: { value: unknown }[] }[] }).entry[0].changes[0].value;
 
 /** Waits until the service recorded the user's message for the 24-hour window (read from its table). */
-export async function waitForWindow(h: Harness, pnid: string, waId: string, at: string): Promise<void> {
+export async function waitForWindow(
+  h: { db: TestDatabase },
+  pnid: string,
+  waId: string,
+  at: string,
+): Promise<void> {
   const pg = new Client({ connectionString: h.db.url });
   await pg.connect();
   try {
