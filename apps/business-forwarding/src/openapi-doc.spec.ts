@@ -27,7 +27,7 @@ describe('docs/openapi.yaml', () => {
   const served = [AdminController, CloudApiController].flatMap((c) => {
     const base = Reflect.getMetadata(PATH_METADATA, c) as string;
     return Object.getOwnPropertyNames(c.prototype).flatMap((name) => {
-      const fn = (c.prototype as Record<string, unknown>)[name] as object;
+      const fn = (c.prototype as unknown as Record<string, unknown>)[name] as object;
       const path = Reflect.getMetadata(PATH_METADATA, fn) as string | undefined;
       const method = Reflect.getMetadata(METHOD_METADATA, fn) as RequestMethod | undefined;
       if (path === undefined || method === undefined) return [];
