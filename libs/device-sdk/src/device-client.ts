@@ -1,21 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
-  CiphertextMessageType,
-  PreKeyBundle as SignalPreKeyBundle,
-  PreKeySignalMessage,
-  ProtocolAddress,
-  PublicKey,
-  KEMPublicKey,
-  SignalMessage,
-  processPreKeyBundle,
-  signalDecrypt,
-  signalDecryptPreKey,
-  signalEncrypt,
-} from '@signalapp/libsignal-client';
-import {
   CreateVerificationResponse,
-  DevicePlaintext,
   KeyCounts,
   PreKeyBundle,
   RegisterDeviceResponse,
@@ -28,21 +14,15 @@ import {
   type UploadKeysRequest,
 } from '@relay/protocol';
 import type { z } from 'zod';
-import { DeviceApiError, FrameError, NotRegisteredError } from './errors';
+import { NotRegisteredError } from './errors';
 import { DeviceHttpClient, basicAuth, type Credentials } from './http-client';
 import { identityPublic, newDeviceState, newKyberPreKeys, newPreKeys, newSignedPreKey } from './keygen';
 import { StateStores } from './signal-stores';
-import { ReconnectingSocket } from './socket';
-import { bytes, fromB64, toB64, type DeviceState } from './state';
+import { DeviceCipher, type IncomingMessage } from './cipher';
+import { FrameChannel } from './frame-channel';
+import type { DeviceState } from './state';
 import type { DeviceStateStore } from './store';
 
-export interface IncomingMessage {
-  wamid: string;
-  phone_number_id: string;
-  content: MessageContent;
-  sent_at: number;
-  created_at: string;
-}
 
 export interface DeviceEvents {
   message: [IncomingMessage];
@@ -64,17 +44,12 @@ export interface DeviceClientOptions {
   server?: string;
   /** Ack each message once it is decrypted and saved (default true). */
   autoAck?: boolean;
+  /** One-time keys per upload (default 100) and the server count below which to refill (default 10). */
   prekeyBatch?: number;
   prekeyMinimum?: number;
 }
 
-interface Pending {
-  frame: ClientFrame;
-  resolve: (r: { duplicate: boolean }) => void;
-  reject: (e: Error) => void;
-}
-
-const businessAddress = (pnid: string, deviceId = 1) => ProtocolAddress.new(`biz.${pnid}`, deviceId);
+const frameId = () => randomBytes(9).toString('base64url');
 
 /**
  * A user's device: keys, registration, the WebSocket, encryption to businesses and decryption of
@@ -83,21 +58,25 @@ const businessAddress = (pnid: string, deviceId = 1) => ProtocolAddress.new(`biz
  */
 export class DeviceClient extends EventEmitter<DeviceEvents> {
   readonly http: DeviceHttpClient;
-  private readonly stores: StateStores;
-  private socket?: ReconnectingSocket;
-  private readonly pending = new Map<string, Pending>();
+  private readonly cipher: DeviceCipher;
+  private channel?: FrameChannel;
   private serial: Promise<unknown> = Promise.resolve();
   private refillTimer?: NodeJS.Timeout;
 
   private constructor(
-    private state: DeviceState,
+    private readonly state: DeviceState,
     private readonly opts: DeviceClientOptions,
   ) {
     super();
     this.http = new DeviceHttpClient(state.server, () => this.credentials());
-    this.stores = new StateStores(
+    const stores = new StateStores(
       () => this.state,
       (name) => this.emit('identity_changed', { phone_number_id: name.replace(/^biz\./, '') }),
+    );
+    this.cipher = new DeviceCipher(
+      () => this.state,
+      stores,
+      (pnid) => this.fetchBusinessBundle(pnid),
     );
   }
 
@@ -113,9 +92,8 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   }
 
   get address(): { wa_id: string; device_id: number } | undefined {
-    return this.state.wa_id && this.state.device_id
-      ? { wa_id: this.state.wa_id, device_id: this.state.device_id }
-      : undefined;
+    const s = this.state;
+    return s.wa_id && s.device_id ? { wa_id: s.wa_id, device_id: s.device_id } : undefined;
   }
 
   get identityKey(): string {
@@ -129,10 +107,15 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
       : undefined;
   }
 
+  private requireRegistered(): void {
+    if (!this.credentials()) throw new NotRegisteredError();
+  }
+
   private save(): Promise<void> {
     return this.opts.store.save(this.state);
   }
 
+  /** Runs state-changing work one at a time (libsignal sessions must never be used concurrently). */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.serial.then(fn, fn);
     this.serial = run.catch(() => undefined);
@@ -141,12 +124,12 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
 
   // ---- registration and keys
 
-  /** Starts phone verification; the code arrives by SMS (or the demo echo). */
+  /** Starts phone verification; the code arrives by SMS (or, in demo mode, in the answer). */
   startVerification(waId: string): Promise<CreateVerificationResponse> {
     return this.http.call('POST', '/v1/verification/sessions', CreateVerificationResponse, { wa_id: waId });
   }
 
-  /** Verifies the code, registers this device and uploads its first prekeys. */
+  /** Verifies the code, registers this device and uploads its first one-time prekeys. */
   async register(sessionId: string, code: string, name?: string): Promise<RegisterDeviceResponse> {
     await this.http.call('POST', `/v1/verification/sessions/${sessionId}/code`, null, { code });
     return this.exclusive(async () => {
@@ -161,9 +144,7 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
         kyber_last_resort_prekey: lastResort,
         ...(name ? { name } : {}),
       });
-      this.state.wa_id = res.wa_id;
-      this.state.device_id = res.device_id;
-      this.state.password = res.password;
+      Object.assign(this.state, { wa_id: res.wa_id, device_id: res.device_id, password: res.password });
       await this.save();
       await this.uploadOneTimeKeys();
       return res;
@@ -206,110 +187,63 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   /** Opens the WebSocket (reconnecting with backoff); resolves once connected the first time. */
   connect(): Promise<void> {
     this.requireRegistered();
-    if (this.socket) return Promise.resolve();
+    if (this.channel) return Promise.resolve();
     const url = new URL('/v1/websocket', this.state.server);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const socket = new ReconnectingSocket(url.toString(), () => basicAuth(this.credentials() as Credentials));
-    this.socket = socket;
-    socket.on('frame', (f) => this.onFrame(f));
-    socket.on('open', () => {
+    const channel = new FrameChannel(url.toString(), () => basicAuth(this.credentials() as Credentials));
+    this.channel = channel;
+    channel.on('open', () => {
       this.emit('connected');
-      for (const p of this.pending.values()) socket.send(p.frame);
       this.scheduleRefill(0);
     });
-    socket.on('close', (code, reason) => this.emit('disconnected', { code, reason }));
-    socket.on('terminal', (code, reason) => {
+    channel.on('close', (code, reason) => this.emit('disconnected', { code, reason }));
+    channel.on('terminal', (code, reason) => {
       clearTimeout(this.refillTimer);
-      for (const p of this.pending.values())
-        p.reject(new FrameError('unavailable', `connection closed (${code})`));
-      this.pending.clear();
-      this.socket = undefined;
+      if (this.channel === channel) this.channel = undefined;
       this.emit('closed', { code, reason });
     });
-    return new Promise((resolve) => {
-      socket.once('open', () => resolve());
-      socket.start();
+    channel.on('frame', (f) => {
+      if (f.type === 'message') void this.exclusive(() => this.receive(f));
+      else if (f.type === 'queue_empty') this.emit('queue_empty');
+      else this.emit('failure', f);
     });
+    return channel.start();
   }
 
   async close(): Promise<void> {
     clearTimeout(this.refillTimer);
-    const s = this.socket;
-    this.socket = undefined;
-    await s?.stop();
+    const c = this.channel;
+    this.channel = undefined;
+    await c?.stop();
     await this.serial;
   }
 
   /** Sends a frame and waits for its result; unanswered frames are resent after a reconnect. */
   request(frame: ClientFrame): Promise<{ duplicate: boolean }> {
-    return new Promise((resolve, reject) => {
-      this.pending.set(frame.id, { frame, resolve, reject });
-      this.socket?.send(frame);
-    });
+    if (!this.channel) return Promise.reject(new Error('not connected: call connect() first'));
+    return this.channel.request(frame);
   }
 
   // ---- messaging
 
   /** Encrypts a text for a business and sends it; resolves once the relay stored it durably. */
-  async sendText(phoneNumberId: string, body: string): Promise<{ envelope_id: string; duplicate: boolean }> {
+  sendText(phoneNumberId: string, body: string): Promise<{ envelope_id: string; duplicate: boolean }> {
     return this.sendContent(phoneNumberId, { type: 'text', text: { body } });
   }
 
-  async sendContent(
-    phoneNumberId: string,
-    content: MessageContent,
-  ): Promise<{ envelope_id: string; duplicate: boolean }> {
-    const frame = await this.exclusive(() => this.encrypt(phoneNumberId, content));
+  async sendContent(phoneNumberId: string, content: MessageContent) {
+    const frame = await this.encrypt(phoneNumberId, content);
     const r = await this.request(frame);
     return { envelope_id: frame.id, duplicate: r.duplicate };
   }
 
-  /** Encrypts (starting a session from the business's bundle if needed) and saves the session. */
-  async encrypt(phoneNumberId: string, content: MessageContent): Promise<SendFrame> {
-    const addr = businessAddress(phoneNumberId, this.state.business_devices[phoneNumberId]);
-    if (!this.state.sessions[addr.toString()]) await this.startSession(phoneNumberId);
-    const address = businessAddress(phoneNumberId, this.state.business_devices[phoneNumberId]);
-    const plaintext: DevicePlaintext = { v: 1, sent_at: Date.now(), content };
-    const msg = await signalEncrypt(
-      bytes(Buffer.from(JSON.stringify(plaintext))),
-      address,
-      this.localAddress(),
-      this.stores.session,
-      this.stores.identity,
-    );
-    await this.save();
-    return {
-      type: 'send',
-      id: randomBytes(12).toString('base64url'),
-      to: phoneNumberId,
-      ciphertext_type: msg.type() === CiphertextMessageType.PreKey ? 'prekey' : 'whisper',
-      ciphertext: toB64(msg.serialize()),
-    };
-  }
-
-  private async startSession(phoneNumberId: string): Promise<void> {
-    const b = await this.fetchBusinessBundle(phoneNumberId);
-    this.state.business_devices[phoneNumberId] = b.device_id;
-    const bundle = SignalPreKeyBundle.new(
-      b.registration_id,
-      b.device_id,
-      b.prekey ? b.prekey.id : null,
-      b.prekey ? PublicKey.deserialize(fromB64(b.prekey.public_key)) : null,
-      b.signed_prekey.id,
-      PublicKey.deserialize(fromB64(b.signed_prekey.public_key)),
-      fromB64(b.signed_prekey.signature),
-      PublicKey.deserialize(fromB64(b.identity_key)),
-      b.kyber_prekey.id,
-      KEMPublicKey.deserialize(fromB64(b.kyber_prekey.public_key)),
-      fromB64(b.kyber_prekey.signature),
-    );
-    await processPreKeyBundle(
-      bundle,
-      businessAddress(phoneNumberId, b.device_id),
-      this.localAddress(),
-      this.stores.session,
-      this.stores.identity,
-    );
+  /** Encrypts and saves the session; the frame can be sent (and resent) with request(). */
+  encrypt(phoneNumberId: string, content: MessageContent): Promise<SendFrame> {
+    return this.exclusive(async () => {
+      const frame = await this.cipher.encrypt(phoneNumberId, content);
+      await this.save();
+      return frame;
+    });
   }
 
   markRead(phoneNumberId: string, wamids: string[]): Promise<{ duplicate: boolean }> {
@@ -339,84 +273,16 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     });
   }
 
-  private onFrame(f: ServerFrame): void {
-    switch (f.type) {
-      case 'result':
-      case 'error': {
-        const p = f.id ? this.pending.get(f.id) : undefined;
-        if (!p || !f.id) return;
-        this.pending.delete(f.id);
-        if (f.type === 'result') p.resolve({ duplicate: f.duplicate === true });
-        else p.reject(new FrameError(f.code, f.message, f.retry_after_ms));
-        return;
-      }
-      case 'message':
-        void this.exclusive(() => this.receive(f));
-        return;
-      case 'queue_empty':
-        this.emit('queue_empty');
-        return;
-      case 'failure':
-        this.emit('failure', f);
-        return;
-    }
-  }
-
   private async receive(f: MessageFrame): Promise<void> {
-    let message: IncomingMessage | undefined;
-    let error: string | undefined;
-    try {
-      const plain = await this.decrypt(f);
-      const parsed = DevicePlaintext.safeParse(JSON.parse(Buffer.from(plain).toString('utf8')));
-      if (parsed.success) {
-        message = {
-          wamid: f.wamid,
-          phone_number_id: f.from,
-          content: parsed.data.content,
-          sent_at: parsed.data.sent_at,
-          created_at: f.created_at,
-        };
-      } else error = 'invalid plaintext';
-    } catch (err) {
-      // Already decrypted before (a redelivery after a lost ack): acknowledge, do not surface again.
-      if ((err as Error).name === 'DuplicatedMessage') {
-        if (this.opts.autoAck !== false) void this.ack([f.wamid]).catch(() => undefined);
-        return;
-      }
-      error = (err as Error).message;
-    }
+    const r = await this.cipher.decrypt(f);
     await this.save();
-    if (message) this.emit('message', message);
-    else
-      this.emit('decryption_failed', { wamid: f.wamid, phone_number_id: f.from, error: error ?? 'unknown' });
-    if (this.opts.autoAck !== false) {
-      void this.ack([f.wamid], message ? 'delivered' : 'undecryptable').catch(() => undefined);
-    }
+    const autoAck = this.opts.autoAck !== false;
+    if (r.kind === 'message') this.emit('message', r.message);
+    if (r.kind === 'failed')
+      this.emit('decryption_failed', { wamid: f.wamid, phone_number_id: f.from, error: r.error });
+    if (autoAck)
+      void this.ack([f.wamid], r.kind === 'failed' ? 'undecryptable' : 'delivered').catch(() => undefined);
     if (f.ciphertext_type === 'prekey') this.scheduleRefill(1000);
-  }
-
-  private async decrypt(f: MessageFrame): Promise<Uint8Array> {
-    const address = businessAddress(f.from, this.state.business_devices[f.from]);
-    const data = fromB64(f.ciphertext);
-    if (f.ciphertext_type === 'prekey') {
-      return signalDecryptPreKey(
-        PreKeySignalMessage.deserialize(data),
-        address,
-        this.localAddress(),
-        this.stores.session,
-        this.stores.identity,
-        this.stores.prekey,
-        this.stores.signed,
-        this.stores.kyber,
-      );
-    }
-    return signalDecrypt(
-      SignalMessage.deserialize(data),
-      address,
-      this.localAddress(),
-      this.stores.session,
-      this.stores.identity,
-    );
   }
 
   private scheduleRefill(delayMs: number): void {
@@ -424,18 +290,4 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     this.refillTimer = setTimeout(() => void this.refillPrekeys().catch(() => undefined), delayMs);
     this.refillTimer.unref();
   }
-
-  private localAddress(): ProtocolAddress {
-    const a = this.address;
-    if (!a) throw new NotRegisteredError();
-    return ProtocolAddress.new(a.wa_id, a.device_id);
-  }
-
-  private requireRegistered(): void {
-    if (!this.credentials()) throw new NotRegisteredError();
-  }
 }
-
-const frameId = () => randomBytes(9).toString('base64url');
-
-export { DeviceApiError };

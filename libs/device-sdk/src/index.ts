@@ -5,4 +5,6 @@ export * from './keygen';
 export * from './signal-stores';
 export * from './http-client';
 export * from './socket';
+export * from './cipher';
+export * from './frame-channel';
 export * from './device-client';
