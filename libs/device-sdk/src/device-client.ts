@@ -23,7 +23,6 @@ import { FrameChannel } from './frame-channel';
 import type { DeviceState } from './state';
 import type { DeviceStateStore } from './store';
 
-
 export interface DeviceEvents {
   message: [IncomingMessage];
   identity_changed: [{ phone_number_id: string }];
