@@ -27,6 +27,7 @@ import { DispatchSignal } from './webhooks/dispatch-signal';
 import { WebhookDispatcher } from './webhooks/dispatcher.service';
 import { WebhookEventWriter } from './webhooks/event-writer.service';
 import { NodeWebhookHttpClient, type WebhookHttpClient } from './webhooks/http-client';
+import { HousekeepingService } from './webhooks/housekeeping.service';
 import { InboundConsumer } from './webhooks/inbound.consumer';
 import { OutboundMessagesRepository } from './webhooks/outbound-messages.repository';
 import { OutboxRepository } from './webhooks/outbox.repository';
@@ -79,6 +80,7 @@ export class AppModule {
         WebhookTargets,
         WebhookEventWriter,
         WebhookDispatcher,
+        HousekeepingService,
         InboundConsumer,
         StatusConsumer,
         SendService,

@@ -166,11 +166,20 @@ export class OutboxRepository {
     return Object.fromEntries(r.map((x) => [x.state, x.n]));
   }
 
-  /** Retention: delivered and dead events, and attempts, older than the cutoff are removed. */
+  /** Events past their window that no process tried (e.g. no subscription) become dead letters. */
+  async expire(now: Date): Promise<number> {
+    const r = await rows(
+      this.ds,
+      `UPDATE ${S}.webhook_events SET state = 'dead', last_error = COALESCE(last_error, 'retry window ended')
+       WHERE state = 'pending' AND deadline_at < $1 AND (lease_until IS NULL OR lease_until < $1) RETURNING id`,
+      [now],
+    );
+    return r.length;
+  }
+
+  /** Retention: every event (whatever its state) and attempt older than the cutoff is removed. */
   async purge(before: Date): Promise<void> {
-    await this.ds.query(`DELETE FROM ${S}.webhook_events WHERE state <> 'pending' AND created_at < $1`, [
-      before,
-    ]);
+    await this.ds.query(`DELETE FROM ${S}.webhook_events WHERE created_at < $1`, [before]);
     await this.ds.query(`DELETE FROM ${S}.webhook_attempts WHERE attempted_at < $1`, [before]);
   }
 }

@@ -22,7 +22,9 @@ import {
   type Tenant,
 } from '../test-support/harness.test';
 import { MetaOpenApi } from '../test-support/meta-openapi.test';
+import { Client } from 'pg';
 import { WebhookDispatcher } from './dispatcher.service';
+import { HousekeepingService } from './housekeeping.service';
 
 const DAY = 24 * 3600_000;
 let h: Harness;
@@ -356,5 +358,64 @@ describe('webhook delivery', () => {
     r.mode = 'up';
     advance(60_000);
     await waitFor(() => textsOf(r).includes('slow'));
+  });
+
+  it('adds identity_key_hash only with the identity check, replies carry context, blocked users do not get through', async () => {
+    const t = await createTenant(h);
+    const r = await subscribed(t);
+    const first = await userSays(t, '4915122220008', 'one');
+    await waitFor(() => textsOf(r).length === 1);
+    expect(valueOf(r.accepted[0]).contacts[0].identity_key_hash).toBeUndefined();
+    const on = await call(h.url, 'POST', `/v23.0/${t.pnid}/settings`, {
+      token: t.token,
+      body: { user_identity_change: { enable_identity_key_check: true } },
+    });
+    expect(on.status).toBe(200);
+    const reply = inbound(t.pnid, '4915122220008', 'two', h.clock.now(), {
+      content: { type: 'text', text: { body: 'two' }, context: { message_id: first.wamid } },
+    });
+    await publishAs(h.nc, h.root, 'inbound.message', { phone_number_id: t.pnid }, reply, reply.envelope_id);
+    await waitFor(() => textsOf(r).length === 2);
+    const v = valueOf(r.accepted[1]);
+    expect(v.contacts[0].identity_key_hash).toBe('ab'.repeat(32));
+    expect(v.messages[0].context).toEqual({ from: t.display.replace(/\D/g, ''), id: first.wamid });
+
+    const blocked = await call(h.url, 'POST', `/v23.0/${t.pnid}/block_users`, {
+      token: t.token,
+      body: { messaging_product: 'whatsapp', block_users: [{ user: '4915122220008' }] },
+    });
+    expect(blocked.status).toBe(200);
+    await userSays(t, '4915122220008', 'three');
+    await userSays(t, '4915122220009', 'from someone else');
+    await waitFor(() => textsOf(r).includes('from someone else'));
+    expect(textsOf(r)).toEqual(['one', 'two', 'from someone else']);
+  });
+
+  it('dead-letters events nobody could deliver and purges everything past the retention limit', async () => {
+    const t = await createTenant(h); // no webhook subscription at all
+    await userSays(t, '4915122220007', 'nobody listens');
+    const pg = new Client({ connectionString: h.db.url });
+    await pg.connect();
+    const count = async (state?: string) =>
+      (
+        await pg.query(
+          `SELECT count(*)::int AS n FROM business_forwarding.webhook_events WHERE phone_number_id = $1${state ? ' AND state = $2' : ''}`,
+          state ? [t.pnid, state] : [t.pnid],
+        )
+      ).rows[0].n as number;
+    try {
+      await waitFor(async () => (await count('pending')) === 1);
+      const housekeeping = h.app.get(HousekeepingService);
+      h.clock.advance(7 * DAY + 60_000);
+      await housekeeping.run();
+      expect(await count('dead')).toBe(1);
+      h.clock.advance(30 * DAY);
+      await housekeeping.run();
+      expect(await count()).toBe(0);
+      const all = await pg.query(`SELECT count(*)::int AS n FROM business_forwarding.webhook_events`);
+      expect(all.rows[0].n).toBe(0); // every earlier test's events are past the 30-day limit too
+    } finally {
+      await pg.end();
+    }
   });
 });
