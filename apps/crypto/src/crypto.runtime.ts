@@ -60,14 +60,22 @@ export class CryptoRuntime
       }),
       await this.bus.consume(
         'device.envelope',
-        { durable: 'crypto-inbound', concurrency: config.CRYPTO_CONCURRENCY },
+        {
+          durable: 'crypto-inbound',
+          concurrency: config.CRYPTO_CONCURRENCY,
+          ackWaitMs: config.CRYPTO_ACK_WAIT_MS,
+        },
         async (e) => {
           await inbound.add(e);
         },
       ),
       await this.bus.consume(
         'outbound.request',
-        { durable: 'crypto-outbound', concurrency: config.CRYPTO_CONCURRENCY },
+        {
+          durable: 'crypto-outbound',
+          concurrency: config.CRYPTO_CONCURRENCY,
+          ackWaitMs: config.CRYPTO_ACK_WAIT_MS,
+        },
         async (e) => {
           await outbound.add(e);
         },

@@ -4,6 +4,19 @@ import type { Vault } from '../keys/vault';
 import type { KeyReply, KeyRequest, KyberTriple, LocalIdentity } from '../signal/protocol';
 import { TransactionConflictError } from '../common/sql';
 
+const queues = new WeakMap<QueryRunner, Promise<unknown>>();
+
+/** One connection runs one query at a time: chains of a batch ask for keys concurrently, so queue them. */
+function serialized<T>(runner: QueryRunner, fn: () => Promise<T>): Promise<T> {
+  const prev = queues.get(runner) ?? Promise.resolve();
+  const next = prev.then(fn, fn);
+  queues.set(
+    runner,
+    next.catch(() => undefined),
+  );
+  return next;
+}
+
 /**
  * The business numbers' own keys as decryption needs them: identity, signed prekeys, one-time prekeys
  * and Kyber prekeys (read inside the caller's transaction), and the writes a decrypt makes to them.
@@ -38,33 +51,40 @@ export class KeysRepository {
       claims.add(k);
       return true;
     };
-    return async (req) => {
-      switch (req.kind) {
-        case 'signed':
-          return this.record(runner, pn, 'signed', 'signed_prekeys', req.id);
-        case 'prekey':
-          if (!claim(`${pn}|p|${req.id}`)) return { kind: 'record', record: null };
-          return this.record(runner, pn, 'prekey', 'prekeys', req.id);
-        case 'kyber': {
-          const r = await this.record(runner, pn, 'kyber', 'kyber_prekeys', req.id);
-          if (r.kind === 'record' && !r.lastResort && !claim(`${pn}|k|${req.id}`))
-            return { kind: 'record', record: null };
-          return r;
-        }
-        case 'triple': {
-          const t = req.triple;
-          if (!claim(`${pn}|t|${t.kyberId}|${t.signedId}|${Buffer.from(t.baseKey).toString('hex')}`)) {
-            return { kind: 'triple', used: true };
-          }
-          const r = await rows(
-            runner,
-            `SELECT 1 FROM crypto.kyber_triples WHERE phone_number_id = $1 AND kyber_id = $2 AND signed_id = $3 AND base_key = $4`,
-            [pn, req.triple.kyberId, req.triple.signedId, Buffer.from(req.triple.baseKey)],
-          );
-          return { kind: 'triple', used: r.length > 0 };
-        }
+    return (req) => serialized(runner, () => this.answer(runner, pn, req, claim));
+  }
+
+  private async answer(
+    runner: QueryRunner,
+    pn: string,
+    req: KeyRequest,
+    claim: (k: string) => boolean,
+  ): Promise<KeyReply> {
+    switch (req.kind) {
+      case 'signed':
+        return this.record(runner, pn, 'signed', 'signed_prekeys', req.id);
+      case 'prekey':
+        if (!claim(`${pn}|p|${req.id}`)) return { kind: 'record', record: null };
+        return this.record(runner, pn, 'prekey', 'prekeys', req.id);
+      case 'kyber': {
+        const r = await this.record(runner, pn, 'kyber', 'kyber_prekeys', req.id);
+        if (r.kind === 'record' && !r.lastResort && !claim(`${pn}|k|${req.id}`))
+          return { kind: 'record', record: null };
+        return r;
       }
-    };
+      case 'triple': {
+        const t = req.triple;
+        if (!claim(`${pn}|t|${t.kyberId}|${t.signedId}|${Buffer.from(t.baseKey).toString('hex')}`)) {
+          return { kind: 'triple', used: true };
+        }
+        const r = await rows(
+          runner,
+          `SELECT 1 FROM crypto.kyber_triples WHERE phone_number_id = $1 AND kyber_id = $2 AND signed_id = $3 AND base_key = $4`,
+          [pn, req.triple.kyberId, req.triple.signedId, Buffer.from(req.triple.baseKey)],
+        );
+        return { kind: 'triple', used: r.length > 0 };
+      }
+    }
   }
 
   /**

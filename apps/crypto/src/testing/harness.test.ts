@@ -2,6 +2,7 @@
 // *.int.test.ts here). Everything is real: Postgres, NATS/JetStream, libsignal on both sides.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
@@ -56,6 +57,7 @@ export class CryptoTestEnv {
   readonly directory = new Map<string, DeviceClient[]>();
   private readonly apps: INestApplication[] = [];
   private readonly children = new Set<ChildProcess>();
+  private readonly ports = new Map<ChildProcess, number>();
 
   async setup(label: string): Promise<void> {
     this.db = await createTestDatabase(label);
@@ -115,27 +117,37 @@ export class CryptoTestEnv {
   }
 
   /** Runs the crypto service as a separate OS process from the built dist/ (as in production). */
-  spawnProcess(extra: Record<string, string> = {}): ChildProcess {
+  async spawnProcess(extra: Record<string, string> = {}): Promise<ChildProcess> {
+    const port = await freePort();
     const child = spawn(NODE_BIN, [join(REPO_ROOT, 'dist/apps/crypto/src/main.js')], {
-      env: { PATH: process.env.PATH, ...this.env(extra) },
+      env: { PATH: process.env.PATH, ...this.env({ HTTP_PORT: String(port), ...extra }) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[crypto ${child.pid}] ${d.toString()}`));
     this.children.add(child);
+    this.ports.set(child, port);
     child.on('exit', () => this.children.delete(child));
+    // /ready answers once Nest has bootstrapped, i.e. after the consumers are bound.
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`crypto exited with ${child.exitCode}`);
+      const res = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => null);
+      return res?.status === 200;
+    }, 30_000);
     return child;
   }
 
-  async waitReady(child: ChildProcess): Promise<void> {
-    // Ready = its consumer is bound: the durable shows this process's pull request waiting.
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`crypto exited with ${child.exitCode}`);
-      const jsm = await this.nc.jetstreamManager();
-      const info = await jsm.consumers
-        .info(streamName(this.root, 'DEVICE_ENVELOPES'), 'crypto-inbound')
-        .catch(() => null);
-      return info !== null && info.num_waiting > 0;
-    }, 20_000);
+  /** Envelopes a spawned process acknowledged (from its Prometheus metrics). */
+  async ackedEnvelopes(child: ChildProcess): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.ports.get(child)}/metrics`)).text();
+    const line = text
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('relay_nats_messages_total') &&
+          l.includes('name="device.envelope"') &&
+          l.includes('outcome="ack"'),
+      );
+    return line ? Number(line.split(' ').pop()) : 0;
   }
 
   async provision(pn: string): Promise<void> {
@@ -228,6 +240,16 @@ export class CryptoTestEnv {
     await deleteStreams(this.root).catch(() => undefined);
     await this.db?.drop();
   }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
 }
 
 export const randomId = () => randomBytes(12).toString('base64url');
