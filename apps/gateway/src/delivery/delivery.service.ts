@@ -7,11 +7,13 @@ import { toGatewayError } from '../keys/business-bundle.service';
 import { ConnectionRegistry } from '../ws/connection-registry';
 import type { DeviceConnection } from '../ws/device-connection';
 import { DeliveryPump } from './delivery-pump';
+import { AckBatcher } from './ack-batcher';
 
 /** Outbound delivery to connected devices, and the statuses their acks and receipts produce. */
 @Injectable()
 export class DeliveryService implements OnModuleInit {
   private readonly pumps = new WeakMap<DeviceConnection, DeliveryPump>();
+  private readonly ackBatchers = new WeakMap<DeviceConnection, AckBatcher>();
 
   constructor(
     @Inject(NatsBus) private readonly bus: NatsBus,
@@ -35,50 +37,69 @@ export class DeliveryService implements OnModuleInit {
   /**
    * The device has the messages: 'delivered' (or 'failed' when it could not decrypt them) is made
    * durable first, then they leave the queue, so a crash in between only repeats an idempotent status.
+   * Acks arriving while one is in flight are carried together (one storage.ack per burst).
    */
-  async ack(conn: DeviceConnection, frame: AckFrame): Promise<void> {
+  ack(conn: DeviceConnection, frame: AckFrame): Promise<void> {
+    let batcher = this.ackBatchers.get(conn);
+    if (!batcher) {
+      batcher = new AckBatcher((frames) => this.flushAcks(conn, frames));
+      this.ackBatchers.set(conn, batcher);
+    }
+    return batcher.add(frame);
+  }
+
+  private async flushAcks(conn: DeviceConnection, frames: AckFrame[]): Promise<void> {
     const pump = this.pumps.get(conn);
     const { waId, deviceId } = conn.device;
-    const failed = frame.outcome === 'undecryptable';
+    const now = this.clock.now().toISOString();
+    const wamids = [...new Set(frames.flatMap((f) => f.wamids))];
     try {
       await Promise.all(
-        frame.wamids.map((wamid) => {
-          const phoneNumberId = pump?.inflight.get(wamid);
-          if (!phoneNumberId) return undefined;
-          return this.bus.publish(
-            'status.update',
-            { phone_number_id: phoneNumberId },
-            {
-              wamid,
-              phone_number_id: phoneNumberId,
-              recipient_id: waId,
-              device_id: deviceId,
-              status: failed ? 'failed' : 'delivered',
-              timestamp: this.clock.now().toISOString(),
-              ...(failed
-                ? {
-                    errors: [
-                      {
-                        code: 131026,
-                        title: 'Message undeliverable',
-                        details: 'the device could not decrypt it',
-                      },
-                    ],
-                  }
-                : {}),
-            },
-            { msgId: `${failed ? 'failed' : 'delivered'}.${wamid}.${waId}.${deviceId}` },
-          );
-        }),
+        frames.flatMap((frame) =>
+          frame.wamids.map((wamid) => {
+            const phoneNumberId = pump?.inflight.get(wamid);
+            return phoneNumberId
+              ? this.publishStatus(waId, deviceId, wamid, phoneNumberId, frame.outcome, now)
+              : undefined;
+          }),
+        ),
       );
-      await this.bus.request('storage.ack', {
-        to: { wa_id: waId, device_id: deviceId },
-        wamids: frame.wamids,
-      });
+      await this.bus.request('storage.ack', { to: { wa_id: waId, device_id: deviceId }, wamids });
     } catch (err) {
       throw toGatewayError(err);
     }
-    pump?.acked(frame.wamids);
+    pump?.acked(wamids);
+  }
+
+  private publishStatus(
+    waId: string,
+    deviceId: number,
+    wamid: string,
+    phoneNumberId: string,
+    outcome: AckFrame['outcome'],
+    timestamp: string,
+  ) {
+    const failed = outcome === 'undecryptable';
+    return this.bus.publish(
+      'status.update',
+      { phone_number_id: phoneNumberId },
+      {
+        wamid,
+        phone_number_id: phoneNumberId,
+        recipient_id: waId,
+        device_id: deviceId,
+        status: failed ? 'failed' : 'delivered',
+        timestamp,
+        ...(failed
+          ? {
+              errors: [
+                { code: 131026, title: 'Message undeliverable', details: 'the device could not decrypt it' },
+              ],
+            }
+          : {}),
+      },
+      { msgId: `${failed ? 'failed' : 'delivered'}.${wamid}.${waId}.${deviceId}` },
+    );
   }
 
   /** Read receipts: the recipient is always the authenticated user, so nobody reads for another. */

@@ -88,16 +88,20 @@ export class FrameRouter {
       return;
     }
     const frame = parsed.frame;
-    conn.enqueue(async () => {
+    const run = async () => {
       try {
         const duplicate = await this.dispatch(conn, frame);
         conn.send({ type: 'result', id: frame.id, ...(duplicate ? { duplicate: true } : {}) });
       } catch (e) {
-        if (!(e instanceof GatewayError))
+        if (!(e instanceof GatewayError)) {
           this.log.error({ err: (e as Error).message, type: frame.type }, 'frame handler failed');
+        }
         conn.send(errorFrameFor(frame.id, e));
       }
-    });
+    };
+    // Acks are independent of other frames and coalesced per connection, so they skip the queue.
+    if (frame.type === 'ack') void run();
+    else conn.enqueue(run);
   }
 
   private async dispatch(conn: DeviceConnection, frame: ClientFrame): Promise<boolean> {
