@@ -55,6 +55,8 @@ export const StorageConfigSchema = BaseConfigSchema.extend({
   PURGE_BATCH_SIZE: z.coerce.number().int().min(1).max(50_000).default(2000),
   /** Messages each consumer handles at once; they are written in batches of up to WRITE_BATCH_SIZE. */
   CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(128),
+  /** A message handed to a replica that died is redelivered after this long. */
+  CONSUMER_ACK_WAIT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   WRITE_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(256),
   /** A registration that conflicts with the current region is retried this long (a deregistration may be in flight). */
   REGION_CHANGE_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),

@@ -41,23 +41,30 @@ export class StorageConsumers implements OnApplicationBootstrap {
     await this.waitDrained(['business.number_registered', 'business.number_deregistered']);
 
     const concurrency = this.config.CONSUMER_CONCURRENCY;
-    await this.bus.consume('inbound.message', { durable: 'storage-inbound', concurrency }, (m) =>
+    const ackWaitMs = this.config.CONSUMER_ACK_WAIT_MS;
+    await this.bus.consume('inbound.message', { durable: 'storage-inbound', concurrency, ackWaitMs }, (m) =>
       this.messages.write(inboundRecord(m)),
     );
-    await this.bus.consume('outbound.request', { durable: 'storage-outbound', concurrency }, (m) =>
+    await this.bus.consume('outbound.request', { durable: 'storage-outbound', concurrency, ackWaitMs }, (m) =>
       this.messages.write(outboundRecord(m)),
     );
-    await this.bus.consume('status.update', { durable: 'storage-status', concurrency }, (s) =>
+    await this.bus.consume('status.update', { durable: 'storage-status', concurrency, ackWaitMs }, (s) =>
       this.statuses.write(statusRecord(s)),
     );
-    await this.bus.consume('outbound.failure', { durable: 'storage-outbound-failure', concurrency }, (f) =>
-      this.statuses.write(failureRecord(f)),
+    await this.bus.consume(
+      'outbound.failure',
+      { durable: 'storage-outbound-failure', concurrency, ackWaitMs },
+      (f) => this.statuses.write(failureRecord(f)),
     );
-    await this.bus.consume('delivery.ciphertext', { durable: 'storage-delivery', concurrency }, (c, meta) =>
-      this.pendingWriter.write(c, meta.streamSeq),
+    await this.bus.consume(
+      'delivery.ciphertext',
+      { durable: 'storage-delivery', concurrency, ackWaitMs },
+      (c, meta) => this.pendingWriter.write(c, meta.streamSeq),
     );
-    await this.bus.consume('business.erase_requested', { durable: 'storage-erase' }, (r) =>
-      this.eraser.erase(r),
+    await this.bus.consume(
+      'business.erase_requested',
+      { durable: 'storage-erase', ackWaitMs: Math.max(ackWaitMs, 60_000) },
+      (r) => this.eraser.erase(r),
     );
 
     this.bus.respond('storage.pending', async (req) => ({
