@@ -151,6 +151,41 @@ describe('Local Storage (data residency)', () => {
     expect(await h.count('IN', 'audit_log', `action = 'read'`)).toBe(1);
   });
 
+  it('a new registration that overtakes its deregistration waits for it instead of being refused', async () => {
+    const pn = newNumberId();
+    await h.producer.publish(
+      'business.number_registered',
+      { phone_number_id: pn },
+      registered(pn, minutesAgo(10), { region: 'DE' }),
+    );
+    await waitFor(() => h.count('default', 'numbers', 'phone_number_id = $1', [pn]));
+    // The re-registration (a few seconds old) is consumed before the deregistration that preceded it.
+    await h.producer.publish(
+      'business.number_registered',
+      { phone_number_id: pn },
+      registered(pn, clock.now(), { region: 'IN' }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await h.count('default', 'numbers', `phone_number_id = $1 AND region = 'DE'`, [pn])).toBe(1);
+    await h.producer.publish(
+      'business.number_deregistered',
+      { phone_number_id: pn },
+      {
+        phone_number_id: pn,
+        waba_id: '777',
+        at: minutesAgo(1).toISOString(),
+      },
+    );
+    await waitFor(() =>
+      h.count('default', 'numbers', `phone_number_id = $1 AND region = 'IN' AND registered`, [pn]),
+    );
+    expect(
+      await h.count('default', 'audit_log', `action = 'region_change_refused' AND phone_number_id = $1`, [
+        pn,
+      ]),
+    ).toBe(0);
+  });
+
   it('never writes a number pinned to an unconfigured region anywhere else', async () => {
     const pn = newNumberId();
     await h.producer.publish(

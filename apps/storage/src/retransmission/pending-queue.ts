@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CLOCK, type Clock } from '@relay/platform';
+import type { Logger } from 'pino';
+import { DataKeyDestroyedError, EnvelopeDecryptError } from '@relay/envelope-crypto';
+import { APP_LOGGER, CLOCK, type Clock } from '@relay/platform';
 import type { DeviceAddress, PendingItem } from '@relay/protocol';
 import { audit } from '../audit/audit-log';
 import { StorageDatabases } from '../db/storage-databases';
@@ -25,6 +27,7 @@ export class PendingQueue {
   constructor(
     @Inject(StorageDatabases) private readonly dbs: StorageDatabases,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(APP_LOGGER) private readonly log: Logger,
   ) {}
 
   async list(to: DeviceAddress, afterSeq: number, limit: number, actor: string): Promise<PendingItem[]> {
@@ -45,11 +48,8 @@ export class PendingQueue {
       .slice(0, limit);
     const items: PendingItem[] = [];
     for (const { db, row } of merged) {
-      const ct = await db.keys.decrypt(
-        row.phone_number_id,
-        row.ciphertext_sealed,
-        pendingAad(row.wamid, to.wa_id, to.device_id),
-      );
+      const ct = await this.open(db, row, to);
+      if (!ct) continue;
       items.push({
         seq: Number(row.seq),
         wamid: row.wamid,
@@ -59,12 +59,36 @@ export class PendingQueue {
         created_at: row.created_at.toISOString(),
       });
     }
+    const served = new Set(items.map((i) => i.wamid));
     await this.auditReads(
-      merged.map((m) => ({ db: m.db, wamid: m.row.wamid })),
+      merged.filter((m) => served.has(m.row.wamid)).map((m) => ({ db: m.db, wamid: m.row.wamid })),
       actor,
       now,
     );
     return items;
+  }
+
+  /**
+   * A row whose business's data key was destroyed (erased) cannot be read by anyone any more; it is
+   * skipped rather than failing the whole queue, and goes with the next purge or erase.
+   */
+  private async open(db: StoreDb, row: PendingRow, to: DeviceAddress): Promise<Buffer | null> {
+    try {
+      return await db.keys.decrypt(
+        row.phone_number_id,
+        row.ciphertext_sealed,
+        pendingAad(row.wamid, to.wa_id, to.device_id),
+      );
+    } catch (err) {
+      if (err instanceof DataKeyDestroyedError || err instanceof EnvelopeDecryptError) {
+        this.log.warn(
+          { wamid: row.wamid, db: db.label, err: err.message },
+          'skipped unreadable queued message',
+        );
+        return null;
+      }
+      throw err;
+    }
   }
 
   /** Removes acknowledged messages from the device's queue in every database; returns how many. */
