@@ -13,6 +13,9 @@ shift
 regions=("$@")
 
 rand_hex() { openssl rand -hex "$1"; }
+# nats-server reads these values from its environment as config values: a leading digit would make one
+# a number (or a parse error), so NATS secrets start with a letter.
+nats_secret() { echo "n$(openssl rand -hex "$1")"; }
 rand_b64_32() { openssl rand -base64 32 | tr -d '\n'; }
 
 exists() { kubectl -n "$ns" get secret "$1" >/dev/null 2>&1; }
@@ -31,12 +34,12 @@ kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns" >/
 
 # NATS: one password per service user, the operators' admin user, and the JetStream store key.
 create relay-nats-users \
-  --from-literal=gateway="$(rand_hex 24)" \
-  --from-literal=business-forwarding="$(rand_hex 24)" \
-  --from-literal=crypto="$(rand_hex 24)" \
-  --from-literal=storage="$(rand_hex 24)" \
-  --from-literal=admin="$(rand_hex 24)"
-create relay-nats-encryption --from-literal=key="$(rand_hex 32)"
+  --from-literal=gateway="$(nats_secret 24)" \
+  --from-literal=business-forwarding="$(nats_secret 24)" \
+  --from-literal=crypto="$(nats_secret 24)" \
+  --from-literal=storage="$(nats_secret 24)" \
+  --from-literal=admin="$(nats_secret 24)"
+create relay-nats-encryption --from-literal=key="$(nats_secret 32)"
 
 # PostgreSQL: one role per service (CloudNativePG sets the password from the basic-auth secret; the
 # service reads the full connection URI from "uri").
