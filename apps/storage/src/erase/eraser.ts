@@ -65,6 +65,14 @@ export class Eraser {
         waId,
       ]);
     }
+    // The per-device counters name the user too; they go once no queued message is left.
+    counts.device_counters = affected(
+      await db.ds.query(
+        `DELETE FROM storage.device_counters c WHERE c.wa_id = $1
+         AND NOT EXISTS (SELECT 1 FROM storage.pending p WHERE p.wa_id = c.wa_id AND p.device_id = c.device_id)`,
+        [waId],
+      ),
+    );
     return counts;
   }
 

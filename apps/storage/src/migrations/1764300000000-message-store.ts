@@ -29,6 +29,10 @@ const TABLES: [string, string][] = [
     `CREATE TABLE "storage"."pending" ("wa_id" text NOT NULL, "device_id" smallint NOT NULL, "seq" bigint NOT NULL, "wamid" text NOT NULL, "phone_number_id" text NOT NULL, "type" text NOT NULL, "created_at" timestamptz NOT NULL, "expires_at" timestamptz NOT NULL, "ciphertext_sealed" bytea NOT NULL, PRIMARY KEY ("wa_id", "device_id", "seq"), UNIQUE ("wa_id", "device_id", "wamid"))`,
   ],
   [
+    'device_counters',
+    `CREATE TABLE "storage"."device_counters" ("wa_id" text NOT NULL, "device_id" smallint NOT NULL, "last_seq" bigint NOT NULL, "updated_at" timestamptz NOT NULL, PRIMARY KEY ("wa_id", "device_id"))`,
+  ],
+  [
     'status_marks',
     `CREATE TABLE "storage"."status_marks" ("wamid" text NOT NULL, "status" text NOT NULL, "created_at" timestamptz NOT NULL, PRIMARY KEY ("wamid", "status"))`,
   ],

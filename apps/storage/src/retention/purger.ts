@@ -72,6 +72,13 @@ export class Purger {
       [now, dataCutoff],
     );
     counts.contacts = await this.deleteBatched(db, 'contacts', `last_status_at <= $1`, [idCutoff]);
+    // A counter may go once its device has nothing queued: the next seq restarts from the clock, above it.
+    counts.device_counters = await this.deleteBatched(
+      db,
+      'device_counters',
+      `updated_at <= $1 AND NOT EXISTS (SELECT 1 FROM storage.pending p WHERE p.wa_id = t.wa_id AND p.device_id = t.device_id)`,
+      [idCutoff],
+    );
     counts.status_marks = await this.deleteBatched(db, 'status_marks', `created_at <= $1`, [dataCutoff]);
     counts.processed_events = await this.deleteBatched(db, 'processed_events', `processed_at <= $1`, [
       dataCutoff,

@@ -6,18 +6,15 @@ import { BatchWriter } from '../db/batch-writer';
 import { inTx, type StoreDb } from '../db/store-db';
 import { NumberDirectory, writeGroups, type RoutedGroup } from '../numbers/number-directory';
 import { effectiveTime, plusDays } from '../time';
+import { allocateSeqs } from './device-seq';
 
 export const pendingAad = (wamid: string, waId: string, deviceId: number) =>
   `pending:${wamid}:${waId}:${deviceId}`;
 
-/**
- * A queued message's seq is its DELIVERY stream sequence: it grows in the order crypto published the
- * ciphertexts, is the same on every replica and every redelivery (idempotent), and orders one device's
- * queue across all the regional databases its messages live in.
- */
 export interface QueuedCiphertext {
   ciphertext: DeviceCiphertext;
-  seq: number;
+  /** DELIVERY stream sequence: the order crypto published in, used to order a batch. */
+  streamSeq: number;
 }
 
 /**
@@ -37,12 +34,13 @@ export class PendingWriter {
   ) {
     this.writer = new BatchWriter((items) => this.flush(items), {
       maxBatch: config.WRITE_BATCH_SIZE,
-      maxConcurrent: 2,
+      // One batch at a time: a process queues ciphertexts in the order it received them.
+      maxConcurrent: 1,
     });
   }
 
-  write(ciphertext: DeviceCiphertext, seq: number): Promise<void> {
-    return this.writer.add({ ciphertext, seq });
+  write(ciphertext: DeviceCiphertext, streamSeq: number): Promise<void> {
+    return this.writer.add({ ciphertext, streamSeq });
   }
 
   private async flush(items: QueuedCiphertext[]): Promise<(Error | undefined)[]> {
@@ -59,12 +57,12 @@ export class PendingWriter {
   private async store(g: RoutedGroup<QueuedCiphertext>): Promise<void> {
     const now = this.clock.now();
     const unique = new Map(
-      g.entries.map(({ item: { ciphertext: c, seq }, retentionDays }) => [
+      g.entries.map(({ item: { ciphertext: c, streamSeq }, retentionDays }) => [
         `${c.to.wa_id}|${c.to.device_id}|${c.wamid}`,
-        { item: c, seq, retentionDays },
+        { item: c, streamSeq, retentionDays },
       ]),
     );
-    const entries = [...unique.values()];
+    const entries = [...unique.values()].sort((a, b) => a.streamSeq - b.streamSeq);
     const sealed: Buffer[] = [];
     for (const { item } of entries) {
       sealed.push(
@@ -76,6 +74,11 @@ export class PendingWriter {
       );
     }
     await inTx(g.db, async (tx) => {
+      const seqs = await allocateSeqs(
+        tx,
+        entries.map((e) => e.item),
+        now,
+      );
       const created = entries.map((e) => effectiveTime(e.item.created_at, now));
       await tx.query(
         `INSERT INTO storage.pending (wa_id, device_id, seq, wamid, phone_number_id, type, created_at, expires_at, ciphertext_sealed)
@@ -84,7 +87,7 @@ export class PendingWriter {
         [
           entries.map((e) => e.item.to.wa_id),
           entries.map((e) => e.item.to.device_id),
-          entries.map((e) => e.seq),
+          seqs,
           entries.map((e) => e.item.wamid),
           entries.map((e) => e.item.phone_number_id),
           entries.map((e) => e.item.type),

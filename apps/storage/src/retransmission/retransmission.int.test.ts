@@ -103,6 +103,27 @@ describe('retransmission queue', () => {
     expect(JSON.stringify(audit.rows)).not.toContain('dev1');
   });
 
+  it('keeps a burst for one device in publish order under concurrent consumption', async () => {
+    const user = newWaId();
+    const burst = Array.from({ length: 300 }, (_, i) => outbound(pn, user, `b${i}`, clock.now()));
+    await Promise.all(burst.map((m) => deliver(ciphertext(m, 1, clock.now()))));
+    await waitFor(async () => (await h.count('default', 'pending', 'wa_id = $1', [user])) === 300);
+    const seen: { seq: number; wamid: string }[] = [];
+    let after: number | undefined;
+    for (;;) {
+      const page = await h.producer.request('storage.pending', {
+        to: { wa_id: user, device_id: 1 },
+        ...(after === undefined ? {} : { after_seq: after }),
+        limit: 64,
+      });
+      if (page.items.length === 0) break;
+      seen.push(...page.items);
+      after = page.items[page.items.length - 1].seq;
+    }
+    expect(seen.map((i) => i.wamid)).toEqual(burst.map((m) => m.wamid));
+    expect(seen.every((i, k) => k === 0 || i.seq > seen[k - 1].seq)).toBe(true);
+  });
+
   it('stores the ciphertext sealed, not as received', async () => {
     const m = outbound(pn, newWaId(), 'x', clock.now());
     const raw = Buffer.from('end-to-end ciphertext bytes, still sealed at rest');
