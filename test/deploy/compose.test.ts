@@ -11,7 +11,7 @@ import {
   SECRET_NAME,
   SERVICES,
   SERVICE_NAMES,
-  appDirs,
+  serviceAppDirs,
   configProblems,
   placeholderFor,
   requiredNames,
@@ -24,7 +24,7 @@ const apps = appServices(file);
 
 describe('docker-compose.yml', () => {
   it('runs exactly the apps of apps/, each from its own built entry point', () => {
-    expect(Object.keys(apps).sort()).toEqual(appDirs().sort());
+    expect(Object.keys(apps).sort()).toEqual(serviceAppDirs().sort());
     expect(Object.keys(apps).sort()).toEqual([...SERVICE_NAMES].sort());
     for (const [name, s] of Object.entries(apps)) {
       expect(s.command).toEqual(['node', `dist/apps/${name}/src/main.js`]);

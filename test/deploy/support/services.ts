@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BusinessForwardingConfigSchema } from '../../../apps/business-forwarding/src/config';
@@ -21,8 +21,14 @@ export const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
 /** Variables whose values are secrets: never inline, always from a secret or the environment. */
 export const SECRET_NAME = /KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL/;
 
-export const appDirs = () =>
-  readdirSync(join(ROOT, 'apps')).filter((d) => existsSync(join(ROOT, 'apps', d, 'src/main.ts')));
+/** The service apps of apps/ (Nx tag type:app; tools such as a CLI carry other tags). */
+export const serviceAppDirs = () =>
+  readdirSync(join(ROOT, 'apps')).filter((d) => {
+    const project = join(ROOT, 'apps', d, 'project.json');
+    if (!existsSync(project)) return false;
+    const { tags = [] } = JSON.parse(readFileSync(project, 'utf8')) as { tags?: string[] };
+    return tags.includes('type:app') && existsSync(join(ROOT, 'apps', d, 'src/main.ts'));
+  });
 
 /** The object schema under refinements and pipes (refine/transform keep the shape inside). */
 function objectOf(schema: z.ZodType): z.ZodObject {
