@@ -200,6 +200,29 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect(streamReplicas).toEqual(['3']);
   });
 
+  it('keeps every service within its database connection budget at its most replicas', () => {
+    const db = find(objects, 'Cluster', 'relay-db').spec as {
+      postgresql: { parameters: { max_connections: string } };
+      managed: { roles: { name: string; connectionLimit: number }[] };
+    };
+    let total = 0;
+    for (const svc of SERVICE_NAMES) {
+      const { owner, pod } = deployment(objects, svc);
+      const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === svc);
+      const most =
+        (hpa?.spec as { maxReplicas?: number } | undefined)?.maxReplicas ??
+        (owner.spec as { replicas: number }).replicas;
+      const pool = Number(
+        resolveEnv(objects, pod.containers[0]).find((e) => e.name === 'DATABASE_POOL_SIZE')?.value ?? 10,
+      );
+      const role = db.managed.roles.find((r) => r.name === svc.replace(/-/g, '_'));
+      // One surge pod during a rollout, and the migration Job's two connections.
+      expect([svc, (most + 1) * pool + 2 <= (role?.connectionLimit ?? 0)]).toEqual([svc, true]);
+      total += role?.connectionLimit ?? 0;
+    }
+    expect(total).toBeLessThanOrEqual(Number(db.postgresql.parameters.max_connections) - 10);
+  });
+
   it('keeps PostgreSQL in CloudNativePG clusters with replicas in production, regions apart', () => {
     const clusters = byKind(objects, 'Cluster');
     const main = find(objects, 'Cluster', 'relay-db').spec as {
