@@ -25,6 +25,8 @@ export const CryptoConfigSchema = BaseConfigSchema.extend({
   /** Envelopes/requests handled at once per process, and the largest batch per transaction. */
   CRYPTO_CONCURRENCY: int(1, 4096).default(512),
   CRYPTO_BATCH_SIZE: int(1, 1000).default(128),
+  /** Batches (transactions) in flight per pipeline (inbound, outbound): overlaps DB waits with libsignal work. */
+  CRYPTO_BATCHES_IN_FLIGHT: int(1, 64).default(4),
   /** How long an unacknowledged envelope/request waits before JetStream redelivers it (e.g. after a crash). */
   CRYPTO_ACK_WAIT_MS: int(1000, 600_000).default(30_000),
   /** One-time EC and Kyber prekeys per number: generated up to POOL_SIZE when fewer than THRESHOLD remain. */

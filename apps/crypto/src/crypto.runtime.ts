@@ -34,12 +34,16 @@ export class CryptoRuntime
     const inbound = new MicroBatcher<DeviceEnvelope, InboundOutcome>(
       (items) => this.s.inbound.process(items),
       config.CRYPTO_BATCH_SIZE,
+      config.CRYPTO_BATCHES_IN_FLIGHT,
     );
     const outbound = new MicroBatcher<OutboundRequest, number>(
       (items) => this.s.outbound.process(items),
       config.CRYPTO_BATCH_SIZE,
+      config.CRYPTO_BATCHES_IN_FLIGHT,
     );
     this.bus.respond('crypto.business_bundle', (req) => this.s.bundles.bundle(req));
+    // Inbound and outbound handlers are idempotent (outbox), so acks are not confirmed: a lost ack only
+    // means a redelivery that re-publishes from the outbox, and it saves a round trip per message.
     this.handles.push(
       await this.bus.consume(
         'business.number_registered',
@@ -64,6 +68,7 @@ export class CryptoRuntime
           durable: 'crypto-inbound',
           concurrency: config.CRYPTO_CONCURRENCY,
           ackWaitMs: config.CRYPTO_ACK_WAIT_MS,
+          confirmAcks: false,
         },
         async (e) => {
           await inbound.add(e);
@@ -75,6 +80,7 @@ export class CryptoRuntime
           durable: 'crypto-outbound',
           concurrency: config.CRYPTO_CONCURRENCY,
           ackWaitMs: config.CRYPTO_ACK_WAIT_MS,
+          confirmAcks: false,
         },
         async (e) => {
           await outbound.add(e);

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
 
 /** Format byte of sealed blobs, so the scheme can change without ambiguity. */
 const VERSION = 1;
@@ -15,8 +15,10 @@ export class EnvelopeDecryptError extends Error {
  * row id), so a blob copied to another row or tenant does not decrypt.
  * Layout: version(1) | iv(12) | tag(16) | ciphertext.
  */
-export function seal(key: Buffer, plaintext: Uint8Array, aad: string): Buffer {
-  if (key.length !== KEY_BYTES) throw new Error('AES-256-GCM needs a 32-byte key');
+export function seal(key: Buffer | KeyObject, plaintext: Uint8Array, aad: string): Buffer {
+  // A KeyObject (cached by KeyRing) spares Node re-importing the raw key on every call.
+  const size = Buffer.isBuffer(key) ? key.length : key.symmetricKeySize;
+  if (size !== KEY_BYTES) throw new Error('AES-256-GCM needs a 32-byte key');
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
@@ -24,7 +26,7 @@ export function seal(key: Buffer, plaintext: Uint8Array, aad: string): Buffer {
   return Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), ct]);
 }
 
-export function open(key: Buffer, sealed: Uint8Array, aad: string): Buffer {
+export function open(key: Buffer | KeyObject, sealed: Uint8Array, aad: string): Buffer {
   const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   if (buf.length < 1 + IV_BYTES + TAG_BYTES || buf[0] !== VERSION) {
     throw new EnvelopeDecryptError('not a sealed blob of a known version');

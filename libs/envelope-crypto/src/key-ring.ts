@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { KEY_BYTES, open, seal } from './aead';
 import type { DataKeyStore } from './data-key-store';
 import type { KeyProvider } from './key-provider';
@@ -19,7 +19,7 @@ export interface KeyRingOptions {
  * (crypto-shredding), including copies in backups.
  */
 export class KeyRing {
-  private readonly cache = new Map<string, { key: Buffer; until: number }>();
+  private readonly cache = new Map<string, { key: KeyObject; until: number }>();
   private readonly ttl: number;
   private readonly now: () => number;
 
@@ -69,7 +69,7 @@ export class KeyRing {
     }
   }
 
-  private async keyFor(tenant: string, create: boolean): Promise<Buffer> {
+  private async keyFor(tenant: string, create: boolean): Promise<KeyObject> {
     const hit = this.cache.get(tenant);
     if (hit && hit.until > this.now()) return hit.key;
     let rec = await this.store.get(tenant);
@@ -78,7 +78,7 @@ export class KeyRing {
       const wrapped = await this.provider.wrap(randomBytes(KEY_BYTES), tenant);
       rec = await this.store.insertIfAbsent({ tenant, ...wrapped });
     }
-    const key = await this.provider.unwrap(rec, tenant);
+    const key = createSecretKey(await this.provider.unwrap(rec, tenant));
     this.cache.set(tenant, { key, until: this.now() + this.ttl });
     return key;
   }

@@ -51,16 +51,16 @@ export class ChainStores {
   readonly removedPreKeys = new Set<number>();
   readonly removedKyber = new Set<number>();
   readonly triples: KyberTriple[] = [];
-  private staged = new Staged();
-  private readonly identityKey: PrivateKey;
-  private readonly signedCache = new Map<number, SignedPreKeyRecord>();
-  private readonly lastResort = new Set<number>();
+  staged = new Staged();
+  readonly identityKey: PrivateKey;
+  readonly signedCache = new Map<number, SignedPreKeyRecord>();
+  readonly lastResort = new Set<number>();
 
   constructor(
-    private readonly local: LocalIdentity,
+    readonly local: LocalIdentity,
     session: Uint8Array | null,
     remoteIdentity: Uint8Array | null,
-    private readonly keys: KeySource,
+    readonly keys: KeySource,
   ) {
     this.identityKey = PrivateKey.deserialize(bytes(local.privateKey));
     this.session = session ? SessionRecord.deserialize(bytes(session)) : null;
@@ -90,105 +90,118 @@ export class ChainStores {
     return changed;
   }
 
-  readonly sessionStore = ((self: ChainStores) =>
-    new (class extends SessionStore {
-      async saveSession(_a: ProtocolAddress, record: SessionRecord): Promise<void> {
-        self.staged.session = record;
-      }
-      async getSession(): Promise<SessionRecord | null> {
-        return self.staged.session ?? self.session;
-      }
-      async getExistingSessions(): Promise<SessionRecord[]> {
-        const s = self.staged.session ?? self.session;
-        return s ? [s] : [];
-      }
-    })())(this);
-
-  readonly identityStore = ((self: ChainStores) =>
-    new (class extends IdentityKeyStore {
-      async getIdentityKey(): Promise<PrivateKey> {
-        return self.identityKey;
-      }
-      async getLocalRegistrationId(): Promise<number> {
-        return self.local.registrationId;
-      }
-      async saveIdentity(_a: ProtocolAddress, key: PublicKey): Promise<IdentityChange> {
-        const current = self.staged.identity ?? self.remoteIdentity;
-        self.staged.identity = key;
-        return current && !current.equals(key)
-          ? IdentityChange.ReplacedExisting
-          : IdentityChange.NewOrUnchanged;
-      }
-      // Cloud API semantics: a new identity key is accepted and reported (identity_changed), not refused.
-      async isTrustedIdentity(_a: ProtocolAddress, _k: PublicKey, _d: Direction): Promise<boolean> {
-        return true;
-      }
-      async getIdentity(): Promise<PublicKey | null> {
-        return self.staged.identity ?? self.remoteIdentity;
-      }
-    })())(this);
-
-  readonly preKeyStore = ((self: ChainStores) =>
-    new (class extends PreKeyStore {
-      async savePreKey(): Promise<void> {
-        throw new Error('prekeys are created by provisioning, not by sessions');
-      }
-      async getPreKey(id: number): Promise<PreKeyRecord> {
-        if (self.removedPreKeys.has(id)) throw new MissingKeyError(`prekey ${id} already used`);
-        const r = await self.keys({ kind: 'prekey', id });
-        if (r.kind !== 'record' || !r.record) throw new MissingKeyError(`unknown prekey ${id}`);
-        return PreKeyRecord.deserialize(bytes(r.record));
-      }
-      async removePreKey(id: number): Promise<void> {
-        self.staged.removedPreKeys.push(id);
-      }
-    })())(this);
-
-  readonly signedStore = ((self: ChainStores) =>
-    new (class extends SignedPreKeyStore {
-      async saveSignedPreKey(): Promise<void> {
-        throw new Error('signed prekeys are created by provisioning');
-      }
-      async getSignedPreKey(id: number): Promise<SignedPreKeyRecord> {
-        const hit = self.signedCache.get(id);
-        if (hit) return hit;
-        const r = await self.keys({ kind: 'signed', id });
-        if (r.kind !== 'record' || !r.record) throw new MissingKeyError(`unknown signed prekey ${id}`);
-        const rec = SignedPreKeyRecord.deserialize(bytes(r.record));
-        self.signedCache.set(id, rec);
-        return rec;
-      }
-    })())(this);
-
-  readonly kyberStore = ((self: ChainStores) =>
-    new (class extends KyberPreKeyStore {
-      async saveKyberPreKey(): Promise<void> {
-        throw new Error('kyber prekeys are created by provisioning');
-      }
-      async getKyberPreKey(id: number): Promise<KyberPreKeyRecord> {
-        if (self.removedKyber.has(id)) throw new MissingKeyError(`kyber prekey ${id} already used`);
-        const r = await self.keys({ kind: 'kyber', id });
-        if (r.kind !== 'record' || !r.record) throw new MissingKeyError(`unknown kyber prekey ${id}`);
-        if (r.lastResort) self.lastResort.add(id);
-        return KyberPreKeyRecord.deserialize(bytes(r.record));
-      }
-      async markKyberPreKeyUsed(kyberId: number, signedId: number, baseKey: PublicKey): Promise<void> {
-        if (!self.lastResort.has(kyberId)) {
-          self.staged.removedKyber.push(kyberId);
-          return;
-        }
-        const triple = { kyberId, signedId, baseKey: baseKey.serialize() };
-        const seen = self.triples.some((t) => sameTriple(t, triple));
-        const r = seen
-          ? { kind: 'triple' as const, used: true }
-          : await self.keys({ kind: 'triple', triple });
-        if (r.kind === 'triple' && r.used)
-          throw new ReplayedPreKeyError('reused base key with last-resort key');
-        self.staged.triples.push(triple);
-      }
-    })())(this);
+  readonly sessionStore: SessionStore = new ChainSessionStore(this);
+  readonly identityStore: IdentityKeyStore = new ChainIdentityStore(this);
+  readonly preKeyStore: PreKeyStore = new ChainPreKeyStore(this);
+  readonly signedStore: SignedPreKeyStore = new ChainSignedStore(this);
+  readonly kyberStore: KyberPreKeyStore = new ChainKyberStore(this);
 }
 
 function sameTriple(a: KyberTriple, b: KyberTriple): boolean {
   return a.kyberId === b.kyberId && a.signedId === b.signedId && Buffer.from(a.baseKey).equals(b.baseKey);
+}
+
+// The five libsignal store interfaces over one ChainStores (module-level classes: created once, not per job).
+
+class ChainSessionStore extends SessionStore {
+  constructor(private readonly s: ChainStores) {
+    super();
+  }
+  async saveSession(_a: ProtocolAddress, record: SessionRecord): Promise<void> {
+    this.s.staged.session = record;
+  }
+  async getSession(): Promise<SessionRecord | null> {
+    return this.s.staged.session ?? this.s.session;
+  }
+  async getExistingSessions(): Promise<SessionRecord[]> {
+    const r = this.s.staged.session ?? this.s.session;
+    return r ? [r] : [];
+  }
+}
+
+class ChainIdentityStore extends IdentityKeyStore {
+  constructor(private readonly s: ChainStores) {
+    super();
+  }
+  async getIdentityKey(): Promise<PrivateKey> {
+    return this.s.identityKey;
+  }
+  async getLocalRegistrationId(): Promise<number> {
+    return this.s.local.registrationId;
+  }
+  async saveIdentity(_a: ProtocolAddress, key: PublicKey): Promise<IdentityChange> {
+    const current = this.s.staged.identity ?? this.s.remoteIdentity;
+    this.s.staged.identity = key;
+    return current && !current.equals(key) ? IdentityChange.ReplacedExisting : IdentityChange.NewOrUnchanged;
+  }
+  // Cloud API semantics: a new identity key is accepted and reported (identity_changed), not refused.
+  async isTrustedIdentity(_a: ProtocolAddress, _k: PublicKey, _d: Direction): Promise<boolean> {
+    return true;
+  }
+  async getIdentity(): Promise<PublicKey | null> {
+    return this.s.staged.identity ?? this.s.remoteIdentity;
+  }
+}
+
+class ChainPreKeyStore extends PreKeyStore {
+  constructor(private readonly s: ChainStores) {
+    super();
+  }
+  async savePreKey(): Promise<void> {
+    throw new Error('prekeys are created by provisioning, not by sessions');
+  }
+  async getPreKey(id: number): Promise<PreKeyRecord> {
+    if (this.s.removedPreKeys.has(id)) throw new MissingKeyError(`prekey ${id} already used`);
+    const r = await this.s.keys({ kind: 'prekey', id });
+    if (r.kind !== 'record' || !r.record) throw new MissingKeyError(`unknown prekey ${id}`);
+    return PreKeyRecord.deserialize(bytes(r.record));
+  }
+  async removePreKey(id: number): Promise<void> {
+    this.s.staged.removedPreKeys.push(id);
+  }
+}
+
+class ChainSignedStore extends SignedPreKeyStore {
+  constructor(private readonly s: ChainStores) {
+    super();
+  }
+  async saveSignedPreKey(): Promise<void> {
+    throw new Error('signed prekeys are created by provisioning');
+  }
+  async getSignedPreKey(id: number): Promise<SignedPreKeyRecord> {
+    const hit = this.s.signedCache.get(id);
+    if (hit) return hit;
+    const r = await this.s.keys({ kind: 'signed', id });
+    if (r.kind !== 'record' || !r.record) throw new MissingKeyError(`unknown signed prekey ${id}`);
+    const rec = SignedPreKeyRecord.deserialize(bytes(r.record));
+    this.s.signedCache.set(id, rec);
+    return rec;
+  }
+}
+
+class ChainKyberStore extends KyberPreKeyStore {
+  constructor(private readonly s: ChainStores) {
+    super();
+  }
+  async saveKyberPreKey(): Promise<void> {
+    throw new Error('kyber prekeys are created by provisioning');
+  }
+  async getKyberPreKey(id: number): Promise<KyberPreKeyRecord> {
+    if (this.s.removedKyber.has(id)) throw new MissingKeyError(`kyber prekey ${id} already used`);
+    const r = await this.s.keys({ kind: 'kyber', id });
+    if (r.kind !== 'record' || !r.record) throw new MissingKeyError(`unknown kyber prekey ${id}`);
+    if (r.lastResort) this.s.lastResort.add(id);
+    return KyberPreKeyRecord.deserialize(bytes(r.record));
+  }
+  async markKyberPreKeyUsed(kyberId: number, signedId: number, baseKey: PublicKey): Promise<void> {
+    if (!this.s.lastResort.has(kyberId)) {
+      this.s.staged.removedKyber.push(kyberId);
+      return;
+    }
+    const triple = { kyberId, signedId, baseKey: baseKey.serialize() };
+    const seen = this.s.triples.some((t) => sameTriple(t, triple));
+    const r = seen ? { kind: 'triple' as const, used: true } : await this.s.keys({ kind: 'triple', triple });
+    if (r.kind === 'triple' && r.used) throw new ReplayedPreKeyError('reused base key with last-resort key');
+    this.s.staged.triples.push(triple);
+  }
 }

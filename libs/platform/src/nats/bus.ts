@@ -65,6 +65,11 @@ export interface ConsumeOptions {
   /** Delay before a failed message is redelivered, by attempt. */
   retryDelaysMs?: number[];
   deliverPolicy?: 'all' | 'new';
+  /**
+   * Wait for the server to confirm each ack (default true). A handler that is idempotent by message id
+   * may turn this off to save a round trip per message: a lost ack then only causes a redelivery.
+   */
+  confirmAcks?: boolean;
 }
 
 export interface ConsumerHandle {
@@ -251,7 +256,9 @@ export class NatsBus {
           m.nak();
           continue;
         }
-        const p = this.handleEvent(name, m, handler, delays).finally(() => active.delete(p));
+        const p = this.handleEvent(name, m, handler, delays, opts.confirmAcks !== false).finally(() =>
+          active.delete(p),
+        );
         active.add(p);
         this.track(p);
         if (active.size >= concurrency) await Promise.race(active);
@@ -273,6 +280,7 @@ export class NatsBus {
     m: JsMsg,
     handler: (payload: EventPayload<N>, meta: EventMeta) => Promise<void>,
     delays: number[],
+    confirmAck = true,
   ): Promise<void> {
     const end = this.latency.startTimer({ name });
     const meta: EventMeta = {
@@ -297,7 +305,8 @@ export class NatsBus {
     }
     try {
       await handler(payload, meta);
-      await m.ackAck().catch(() => m.ack());
+      if (confirmAck) await m.ackAck().catch(() => m.ack());
+      else m.ack();
       this.processed.inc({ subject_kind: 'event', name, outcome: 'ack' });
     } catch (err) {
       if (err instanceof PermanentError) {
