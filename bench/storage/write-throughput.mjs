@@ -51,6 +51,7 @@ const child = spawn(process.execPath, [join(root, 'dist/apps/storage/src/main.js
     DATABASE_URL: dbUrl,
     MASTER_KEY: `bench:${randomBytes(32).toString('base64')}`,
     PURGE_INTERVAL_MS: '3600000',
+    ...(process.env.CONSUMER_CONCURRENCY ? { CONSUMER_CONCURRENCY: process.env.CONSUMER_CONCURRENCY } : {}),
   },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
@@ -137,7 +138,9 @@ try {
   log(`  messages        ${(msgBytes / messages).toFixed(0)} B/message`);
   log(`  statuses        ${(stBytes / (2 * N)).toFixed(0)} B/status (sent + delivered per outbound message)`);
   log(`  pending queue   ${(pendBytes / N).toFixed(0)} B/queued ciphertext (180-byte ciphertext)`);
-  log(`  contacts        ${(contactBytes / users.length).toFixed(0)} B/contact`);
+  log(
+    `  contacts        ${(contactBytes / 1024).toFixed(0)} kB for ${users.length} contacts (updated on every message and status)`,
+  );
   log(
     `  all tables      ${((msgBytes + stBytes + pendBytes + contactBytes) / messages).toFixed(0)} B per message overall`,
   );

@@ -54,7 +54,7 @@ export const StorageConfigSchema = BaseConfigSchema.extend({
   PURGE_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
   PURGE_BATCH_SIZE: z.coerce.number().int().min(1).max(50_000).default(2000),
   /** Messages each consumer handles at once; they are written in batches of up to WRITE_BATCH_SIZE. */
-  CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(128),
+  CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(4096).default(512),
   /** A message handed to a replica that died is redelivered after this long. */
   CONSUMER_ACK_WAIT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   WRITE_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(256),

@@ -25,6 +25,7 @@ export interface QueuedCiphertext {
 @Injectable()
 export class PendingWriter {
   private readonly writer: BatchWriter<QueuedCiphertext>;
+  private readonly announcer: BatchWriter<DeviceCiphertext>;
 
   constructor(
     @Inject(NumberDirectory) private readonly directory: NumberDirectory,
@@ -37,21 +38,32 @@ export class PendingWriter {
       // One batch at a time: a process queues ciphertexts in the order it received them.
       maxConcurrent: 1,
     });
+    // Announcing (JetStream round trips) runs beside the next store batch, not in front of it.
+    this.announcer = new BatchWriter((items) => this.announceAll(items), {
+      maxBatch: config.WRITE_BATCH_SIZE,
+      maxConcurrent: 2,
+    });
   }
 
-  write(ciphertext: DeviceCiphertext, streamSeq: number): Promise<void> {
-    return this.writer.add({ ciphertext, streamSeq });
+  /** Resolves once the ciphertext is queued durably and the business and gateway were told. */
+  async write(ciphertext: DeviceCiphertext, streamSeq: number): Promise<void> {
+    await this.writer.add({ ciphertext, streamSeq });
+    await this.announcer.add(ciphertext);
   }
 
   private async flush(items: QueuedCiphertext[]): Promise<(Error | undefined)[]> {
     const grouped = await this.directory.group(items, (q) => q.ciphertext.phone_number_id);
-    return writeGroups(grouped, async (g) => {
-      await this.store(g);
-      await this.announce(
+    return writeGroups(grouped, (g) => this.store(g));
+  }
+
+  private async announceAll(items: DeviceCiphertext[]): Promise<(Error | undefined)[]> {
+    const grouped = await this.directory.group(items, (c) => c.phone_number_id);
+    return writeGroups(grouped, (g) =>
+      this.announce(
         g.db,
-        g.entries.map((e) => e.item.ciphertext),
-      );
-    });
+        g.entries.map((e) => e.item),
+      ),
+    );
   }
 
   private async store(g: RoutedGroup<QueuedCiphertext>): Promise<void> {
