@@ -67,30 +67,27 @@ export type ClientFrame = z.infer<typeof ClientFrame>;
 export const CLIENT_FRAME_TYPES = ['send', 'ack', 'receipt', 'report'] as const;
 
 // ---- gateway -> device
+// Not strict: a newer gateway may add fields, and an older client must still read the frame.
 
-export const MessageFrame = z
-  .object({
-    type: z.literal('message'),
-    wamid: Wamid,
-    from: PhoneNumberId,
-    ciphertext_type: CiphertextType,
-    ciphertext: Base64,
-    created_at: IsoTimestamp,
-  })
-  .strict();
+export const MessageFrame = z.object({
+  type: z.literal('message'),
+  wamid: Wamid,
+  from: PhoneNumberId,
+  ciphertext_type: CiphertextType,
+  ciphertext: Base64,
+  created_at: IsoTimestamp,
+});
 export type MessageFrame = z.infer<typeof MessageFrame>;
 
 /** Sent once per connection when the stored backlog has been pushed. */
-export const QueueEmptyFrame = z.object({ type: z.literal('queue_empty') }).strict();
+export const QueueEmptyFrame = z.object({ type: z.literal('queue_empty') });
 
-export const ResultFrame = z
-  .object({
-    type: z.literal('result'),
-    id: z.string(),
-    /** send only: true when this envelope id had already been accepted (not delivered twice). */
-    duplicate: z.boolean().optional(),
-  })
-  .strict();
+export const ResultFrame = z.object({
+  type: z.literal('result'),
+  id: z.string(),
+  /** send only: true when this envelope id had already been accepted (not delivered twice). */
+  duplicate: z.boolean().optional(),
+});
 export type ResultFrame = z.infer<typeof ResultFrame>;
 
 export const FRAME_ERROR_CODES = [
@@ -105,28 +102,24 @@ export const FRAME_ERROR_CODES = [
 export const FrameErrorCode = z.enum(FRAME_ERROR_CODES);
 export type FrameErrorCode = z.infer<typeof FrameErrorCode>;
 
-export const ErrorFrame = z
-  .object({
-    type: z.literal('error'),
-    /** The id of the frame this answers, or null when the frame had no readable id. */
-    id: z.string().nullable(),
-    code: FrameErrorCode,
-    message: z.string(),
-    retry_after_ms: z.number().int().nonnegative().optional(),
-  })
-  .strict();
+export const ErrorFrame = z.object({
+  type: z.literal('error'),
+  /** The id of the frame this answers, or null when the frame had no readable id. */
+  id: z.string().nullable(),
+  code: FrameErrorCode,
+  message: z.string(),
+  retry_after_ms: z.number().int().nonnegative().optional(),
+});
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 
 /** The relay could not decrypt an envelope this device sent earlier (already acknowledged). */
-export const FailureFrame = z
-  .object({
-    type: z.literal('failure'),
-    envelope_id: EnvelopeId,
-    phone_number_id: PhoneNumberId,
-    reason: DecryptFailureReason,
-    detail: z.string(),
-  })
-  .strict();
+export const FailureFrame = z.object({
+  type: z.literal('failure'),
+  envelope_id: EnvelopeId,
+  phone_number_id: PhoneNumberId,
+  reason: DecryptFailureReason,
+  detail: z.string(),
+});
 export type FailureFrame = z.infer<typeof FailureFrame>;
 
 export const ServerFrame = z.discriminatedUnion('type', [
