@@ -1,6 +1,14 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, CLOCK, DatabaseModule, NatsModule, type Clock } from '@relay/platform';
+import {
+  APP_CONFIG,
+  CLOCK,
+  DatabaseModule,
+  NatsModule,
+  READINESS,
+  type Clock,
+  type ReadinessRegistry,
+} from '@relay/platform';
 import type { StorageConfig } from './config';
 import { storageDataSource } from './data-source';
 import { StorageDatabases } from './db/storage-databases';
@@ -43,8 +51,14 @@ export class AppModule {
         ...(opts.clock ? [{ provide: CLOCK, useValue: opts.clock }] : []),
         {
           provide: StorageDatabases,
-          inject: [APP_CONFIG, DataSource],
-          useFactory: (c: StorageConfig, ds: DataSource) => StorageDatabases.open(c, ds),
+          inject: [APP_CONFIG, DataSource, READINESS],
+          useFactory: async (c: StorageConfig, ds: DataSource, readiness: ReadinessRegistry) => {
+            const dbs = await StorageDatabases.open(c, ds);
+            for (const db of dbs.all()) {
+              if (db.region) readiness.register(`database_${db.region}`, () => db.ds.query('SELECT 1'));
+            }
+            return dbs;
+          },
         },
         DatabasesLifecycle,
         NumberDirectory,

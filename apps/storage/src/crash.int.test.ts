@@ -142,13 +142,16 @@ describe('kill -9', () => {
       return removed.every((w) => failed.has(w));
     });
 
-    proc.start();
+    proc.start({ PURGE_INTERVAL_MS: '1000' });
     await waitFor(async () => (await h.count('default', 'messages')) === 4000 + 50, 60_000);
     expect(await h.count('default', 'pending')).toBe(0);
     await waitFor(() => {
       const failed = new Set(statuses.filter((s) => s.status === 'failed').map((s) => s.wamid));
       return pendingWamids.every((w) => failed.has(w));
     });
+    // And on the schedule: data that expires while the service runs goes at the next interval.
+    await seedMessages(100, old);
+    await waitFor(async () => (await h.count('default', 'messages')) === 4000 + 50, 10_000);
     const purges = await h
       .pool()
       .query(`SELECT count(*)::int AS n FROM storage.audit_log WHERE action = 'purge'`);

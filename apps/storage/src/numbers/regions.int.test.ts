@@ -58,6 +58,13 @@ describe('Local Storage (data residency)', () => {
     expect(lines).toEqual(['storage region DE: up to date', 'storage region IN: up to date']);
   });
 
+  it('reports every regional database in /ready', async () => {
+    const res = await fetch(`${await h.app?.getUrl()}/ready`);
+    const body = (await res.json()) as { checks: Record<string, string> };
+    expect(res.status).toBe(200);
+    expect(body.checks).toMatchObject({ database: 'ok', database_DE: 'ok', database_IN: 'ok' });
+  });
+
   it("keeps a regional number's message data in its region's database and in no other", async () => {
     const de = newNumberId();
     const plain = newNumberId();

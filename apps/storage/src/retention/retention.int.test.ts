@@ -92,7 +92,9 @@ describe('retention, enforced (clock-controlled)', () => {
     await waitFor(() => h.count('default', 'messages', 'wamid = $1', [late.wamid]));
     await purge();
     for (const db of DBS) {
-      for (const t of ['messages', 'message_statuses', 'pending']) expect(await h.count(db, t)).toBe(0);
+      for (const t of ['messages', 'message_statuses', 'pending', 'contacts', 'device_counters']) {
+        expect(await h.count(db, t)).toBe(0);
+      }
     }
     expect(await oldestAge()).toEqual({ default: 0, DE: 0 });
     const purged = await h
