@@ -27,10 +27,13 @@ const cache = new Map<string, K8sObject[]>();
 export function render(dir: string): K8sObject[] {
   const hit = cache.get(dir);
   if (hit) return hit;
-  const out = execFileSync('kubectl', ['kustomize', join(ROOT, dir)], {
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
+  let out: string;
+  try {
+    out = execFileSync('kubectl', ['kustomize', join(ROOT, dir)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  } catch (err) {
+    // kustomize v5 (kubectl >= 1.27) is needed: Debian's kubernetes-client (1.20) is too old.
+    throw new Error(`kubectl kustomize ${dir} failed (kubectl >= 1.27 on PATH?): ${(err as Error).message}`);
+  }
   const docs = parseAllDocuments(out).map((d) => {
     if (d.errors.length) throw new Error(`${dir}: ${d.errors[0].message}`);
     return d.toJS() as K8sObject;
