@@ -228,6 +228,12 @@ function cpuSnapshot(cryptoPids) {
     bench: cpuOf(process.pid),
   };
 }
+/** Machine-wide busy fraction between two /proc/stat readings (other work on the machine included). */
+function machineTicks() {
+  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { idle: v[3] + v[4], total: v.reduce((a, b) => a + b, 0) };
+}
+const busy = (a, b) => 1 - (b.idle - a.idle) / Math.max(1, b.total - a.total);
 const cpuDelta = (a, b, n) =>
   Object.fromEntries(Object.keys(a).map((k) => [k, Math.round(((b[k] - a[k]) * 1e6) / n)]));
 
@@ -344,7 +350,9 @@ async function measure(world, processes, workers, devices, label) {
   let watch = world.watch(`${world.root}.v1.inbound.message.${PN}`, envs.length);
   let procs = await world.start(processes, extra);
   let c0 = cpuSnapshot(procs.map((p) => p.child.pid));
+  let m0 = machineTicks();
   const dec = await watch;
+  const decBusy = busy(m0, machineTicks());
   const decCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), envs.length);
   await world.stop(procs);
   // Encrypt phase: D*M outbound requests (one device each).
@@ -372,14 +380,35 @@ async function measure(world, processes, workers, devices, label) {
   })();
   procs = await world.start(processes, extra);
   c0 = cpuSnapshot(procs.map((p) => p.child.pid));
+  m0 = machineTicks();
   const enc = await watch;
+  const encBusy = busy(m0, machineTicks());
   const encCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), reqs.length);
   await collecting;
   await world.stop(procs);
   // Keep the device side in step (and check the ciphertexts really decrypt).
   const byWa = new Map(devices.map((d) => [d.waId, d]));
   for (const c of deliveries) await byWa.get(c.to.wa_id).decrypt(PN, c.type, c.ciphertext);
-  return { label, processes, workers, dec: dec.n / dec.seconds, enc: enc.n / enc.seconds, decCpu, encCpu };
+  return {
+    label,
+    processes,
+    workers,
+    dec: dec.n / dec.seconds,
+    enc: enc.n / enc.seconds,
+    decCpu,
+    encCpu,
+    decBusy,
+    encBusy,
+  };
+}
+
+let current;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    // Never leave crypto processes behind.
+    for (const c of current?.children ?? []) c.kill('SIGKILL');
+    process.exit(130);
+  });
 }
 
 async function main() {
@@ -387,6 +416,7 @@ async function main() {
     `crypto benchmark: ${D} sessions x ${M} messages, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}`,
   );
   const world = new World();
+  current = world;
   await world.setup();
   try {
     // Provision and establish D sessions (first PreKey message + a reply each), not timed.
@@ -486,9 +516,14 @@ async function main() {
       );
     }
     log('');
-    log('CPU microseconds per message (from start of the drain, includes startup of the processes):');
-    for (const r of [one, two])
-      log(`  ${r.label}: decrypt ${JSON.stringify(r.decCpu)}  encrypt ${JSON.stringify(r.encCpu)}`);
+    log('CPU microseconds per message (during the drain):');
+    for (const r of [one, two]) {
+      log(`  ${r.label}, decrypt: ${JSON.stringify(r.decCpu)}`);
+      log(`  ${r.label}, encrypt: ${JSON.stringify(r.encCpu)}`);
+      log(
+        `  ${r.label}, machine busy while draining: decrypt ${Math.round(r.decBusy * 100)}%, encrypt ${Math.round(r.encBusy * 100)}%`,
+      );
+    }
     log('');
     log('Service figures include NATS consume + publish with acks, Postgres transactions (row locks, sealed');
     log(

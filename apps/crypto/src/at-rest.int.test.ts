@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   KyberPreKeyRecord,
   PreKeyRecord,
@@ -118,5 +119,33 @@ describe('key material at rest', () => {
     );
     expect(dumpText.includes(hex(pub.identity_public))).toBe(true);
     expect(raw.includes(pub.identity_public)).toBe(true);
+  });
+
+  it('rotates the master key online: a replica started with the new key rewraps every data key', async () => {
+    const next = `mk2:${randomBytes(32).toString('base64')}`;
+    await t.startInProcess({ MASTER_KEY: next, MASTER_KEY_PREVIOUS: t.masterKey });
+    await until(async () => {
+      const ids: { master_key_id: string }[] = await t.ds.query(
+        `SELECT DISTINCT master_key_id FROM crypto.data_keys`,
+      );
+      return ids.length === 1 && ids[0].master_key_id === 'mk2';
+    });
+    // The old master key is no longer needed: the new one alone opens the stored keys...
+    const [id] = await t.ds.query(
+      `SELECT identity_private FROM crypto.identities WHERE phone_number_id = $1`,
+      [PN],
+    );
+    expect((await Vault.local(t.ds, next).open(PN, 'identity', 'private', id.identity_private)).length).toBe(
+      32,
+    );
+    // ...and the service kept working throughout (both replicas consume the same stream).
+    const dev = new DeviceClient('4915200000002', 1);
+    await dev.startSession(PN, await t.bundle(PN, dev));
+    const env = await t.envelope(PN, dev, 'after rotation');
+    await t.send(env);
+    expect((await until(() => t.messageFor(env.envelope_id)[0])).payload.content).toEqual({
+      type: 'text',
+      text: { body: 'after rotation' },
+    });
   });
 });

@@ -88,11 +88,19 @@ export class CryptoRuntime
       ),
     );
     this.s.maintenance.start();
+    if (config.MASTER_KEY_PREVIOUS) {
+      // Online master-key rotation: rewrap every data key under MASTER_KEY while old keys still unwrap.
+      this.s.vault
+        .rotateMasterKey()
+        .then((r) => this.log.info(r, 'data keys rewrapped under the current master key'))
+        .catch((err: Error) => this.log.error({ err: err.message }, 'master key rotation failed'));
+    }
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     await Promise.all(this.handles.map((h) => h.stop()));
     await this.s.maintenance.stop();
+    await this.s.provisioning.idle();
   }
 
   async onApplicationShutdown(): Promise<void> {

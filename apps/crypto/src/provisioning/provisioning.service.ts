@@ -16,7 +16,7 @@ export interface PoolSettings {
  * generation runs on the worker pool; each change commits in one transaction under the identity row lock.
  */
 export class ProvisioningService {
-  private readonly refilling = new Set<string>();
+  private readonly refilling = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly ds: DataSource,
@@ -90,10 +90,15 @@ export class ProvisioningService {
   /** Fire-and-forget refill (bundle RPC found the pool low); one in flight per number in this process. */
   refillSoon(pn: string): void {
     if (this.refilling.has(pn)) return;
-    this.refilling.add(pn);
-    this.refill(pn)
+    const p = this.refill(pn)
       .catch((err: Error) => this.log.warn({ phone_number_id: pn, err: err.message }, 'prekey refill failed'))
       .finally(() => this.refilling.delete(pn));
+    this.refilling.set(pn, p);
+  }
+
+  /** Waits for background refills (shutdown: let them commit before the pool and database close). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.refilling.values()]);
   }
 
   /**

@@ -151,7 +151,16 @@ export class PreKeyRepository {
       `DELETE FROM crypto.kyber_prekeys WHERE last_resort AND retired_at < now() - make_interval(secs => $1) RETURNING 1`,
       [secs],
     );
-    return a.length + b.length;
+    // Handed out in a bundle but never used by a PreKey message: the device gave up long ago.
+    const c = await rows(
+      runner,
+      `DELETE FROM crypto.prekeys WHERE issued_at < now() - interval '30 days' RETURNING 1`,
+    );
+    const d = await rows(
+      runner,
+      `DELETE FROM crypto.kyber_prekeys WHERE NOT last_resort AND issued_at < now() - interval '30 days' RETURNING 1`,
+    );
+    return a.length + b.length + c.length + d.length;
   }
 
   async available(runner: QueryRunner, pn: string): Promise<{ ec: number; kyber: number }> {
