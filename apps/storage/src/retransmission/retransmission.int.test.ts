@@ -197,6 +197,33 @@ describe('retransmission queue', () => {
     await waitFor(() => h.count('default', 'messages', 'wamid = $1', [m.wamid]));
     await new Promise((r) => setTimeout(r, 300));
     expect(await h.count('default', 'messages', 'wamid = $1', [m.wamid])).toBe(1);
+    // Statuses too: redelivered statuses and crypto's failure report are kept once each.
+    const out = outbound(pn, m.from.wa_id, 'status me', clock.now());
+    await h.producer.publish('status.update', { phone_number_id: pn }, status(out, 'read', clock.now()));
+    await h.producer.publish('status.update', { phone_number_id: pn }, status(out, 'read', clock.now()));
+    const failure = {
+      wamid: out.wamid,
+      phone_number_id: pn,
+      to: out.to,
+      reason: 'no_devices' as const,
+      detail: 'no registered devices',
+      failed_at: clock.now().toISOString(),
+    };
+    await h.producer.publish('outbound.failure', { phone_number_id: pn }, failure);
+    await h.producer.publish('outbound.failure', { phone_number_id: pn }, failure);
+    await waitFor(() =>
+      h.count('default', 'message_statuses', `wamid = $1 AND status = 'failed'`, [out.wamid]),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const history = await h
+      .pool()
+      .query(`SELECT status, error_code FROM storage.message_statuses WHERE wamid = $1 ORDER BY status`, [
+        out.wamid,
+      ]);
+    expect(history.rows).toEqual([
+      { status: 'failed', error_code: 131026 },
+      { status: 'read', error_code: null },
+    ]);
     const unknown = await h.producer.request('storage.pending', {
       to: { wa_id: newWaId(), device_id: 9 },
       limit: 5,
