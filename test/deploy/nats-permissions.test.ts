@@ -3,6 +3,7 @@
 // (provision the streams, publish what it produces, consume what it consumes through the platform's
 // NatsBus, call and answer its RPCs, send and hear its wake-ups, keep its KV bucket) and is refused
 // everything else. The apps' sources are scanned so a new NATS use without a grant fails here.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { NatsConnection } from 'nats';
@@ -66,6 +67,15 @@ describe('the shipped NATS configuration', () => {
     writeFileSync(join(nats.dir, 'full.conf'), natsConf);
     writeFileSync(join(nats.dir, 'auth.conf'), authConf);
     expect(checkConfig(nats.dir, 'full.conf', secretEnv())).toEqual({ ok: true, out: expect.any(String) });
+  });
+
+  it('is what deploy/scripts/gen-nats-auth.mjs generates from the current subject map', () => {
+    // npm test builds dist/ first, which the generator reads.
+    const generated = execFileSync(process.execPath, [join(ROOT, 'deploy/scripts/gen-nats-auth.mjs')], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(readFileSync(join(ROOT, 'deploy/base/nats/auth.conf'), 'utf8')).toBe(generated);
   });
 
   it('refuses a wrong password and a missing one', async () => {
