@@ -158,6 +158,27 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
       return spec.rules.flatMap((r) => r.http.paths.map((p) => p.backend.service.name));
     });
     expect(new Set(backends)).toEqual(new Set(SERVICE_NAMES.filter((s) => SERVICES[s].public)));
+    // Which service a public request path reaches, as ingress-nginx matches (Prefix, or regex paths).
+    const routeOf = (path: string) =>
+      byKind(objects, 'Ingress').flatMap((ing) => {
+        const regex = ing.metadata.annotations?.['nginx.ingress.kubernetes.io/use-regex'] === 'true';
+        const spec = ing.spec as {
+          rules: { http: { paths: { path: string; backend: { service: { name: string } } }[] } }[];
+        };
+        return spec.rules.flatMap((r) =>
+          r.http.paths
+            .filter((p) =>
+              regex
+                ? new RegExp(`^${p.path}`, 'i').test(path)
+                : path === p.path || path.startsWith(`${p.path.replace(/\/$/, '')}/`),
+            )
+            .map((p) => p.backend.service.name),
+        );
+      });
+    expect(routeOf('/v1/websocket')).toEqual(['gateway']);
+    expect(routeOf('/v23.0/1234567890/messages')).toEqual(['business-forwarding']);
+    for (const internal of ['/metrics', '/health', '/ready', '/admin/v1/businesses'])
+      expect([internal, routeOf(internal)]).toEqual([internal, []]);
     const exposed = byKind(objects, 'Service').filter((s) =>
       ['LoadBalancer', 'NodePort'].includes(String(s.spec?.type)),
     );
