@@ -80,7 +80,9 @@ export class DeliveryPump {
           });
           if (!sent) return;
         }
-        if (items.length < limit) {
+        // Only an empty page ends the backlog: storage may return fewer items than asked (a reply
+        // must fit a NATS message), so a short page is not the end.
+        if (items.length === 0) {
           if (!this.sentEmpty) {
             this.sentEmpty = true;
             this.conn.send({ type: 'queue_empty' });

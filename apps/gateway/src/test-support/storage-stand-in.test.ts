@@ -8,6 +8,8 @@ import type { PendingItem } from '@relay/protocol';
 
 type Item = PendingItem;
 
+const REPLY_BUDGET = 700 * 1024;
+
 export class StorageStandIn {
   readonly queues = new Map<string, Item[]>();
   readonly acked: string[] = [];
@@ -20,9 +22,10 @@ export class StorageStandIn {
     this.bus.respond('storage.pending', async (req) => {
       this.pendingCalls++;
       const q = this.queues.get(key(req.to.wa_id, req.to.device_id)) ?? [];
-      return {
-        items: q.filter((i) => req.after_seq === undefined || i.seq > req.after_seq).slice(0, req.limit),
-      };
+      const items = q.filter((i) => req.after_seq === undefined || i.seq > req.after_seq).slice(0, req.limit);
+      // Like the real service must, keep a reply within NATS's 1 MiB message limit (at least one item).
+      let bytes = 0;
+      return { items: items.filter((i, n) => (bytes += i.ciphertext.length) <= REPLY_BUDGET || n === 0) };
     });
     this.bus.respond('storage.ack', async (req) => {
       const k = key(req.to.wa_id, req.to.device_id);
