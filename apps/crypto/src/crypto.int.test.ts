@@ -310,6 +310,12 @@ describe('crypto service with a real device-side libsignal client', () => {
     await t.send(big);
     expect((await until(() => t.failureFor(big.envelope_id)[0])).payload.reason).toBe('oversized');
 
+    // A device crypto never talked to: failure, and no empty session row left behind.
+    const stranger = { ...garbage, envelope_id: randomId(), from: { wa_id: '4915100000599', device_id: 1 } };
+    await t.send(stranger);
+    expect((await until(() => t.failureFor(stranger.envelope_id)[0])).payload.reason).toBe('malformed');
+    expect(await t.ds.query(`SELECT 1 FROM crypto.sessions WHERE state IS NULL`)).toEqual([]);
+
     // The session survived all of it.
     expect(body({ payload: await say(dev, 'after the noise') })).toBe('after the noise');
   });

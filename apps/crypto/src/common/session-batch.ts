@@ -55,12 +55,19 @@ export class SessionBatch {
   }
 
   /** Persists what the chains changed (call before inserting the outbox rows, same transaction). */
-  async persist(runner: QueryRunner, works: SessionWork[], results: ChainResult[]): Promise<void> {
+  async persist(
+    runner: QueryRunner,
+    works: SessionWork[],
+    results: ChainResult[],
+    before: Map<string, SessionState>,
+  ): Promise<void> {
     const updates: (SessionKey & SessionState)[] = [];
+    const empty: SessionKey[] = [];
     const byPn = new Map<string, { pre: number[]; kyber: number[]; triples: KyberTriple[] }>();
     works.forEach((w, i) => {
       const r = results[i];
       if (r.sessionChanged) updates.push({ ...w.key, identity: r.remoteIdentity, session: r.session });
+      else if (!before.get(sessionKeyOf(w.key))?.session) empty.push(w.key);
       const acc = byPn.get(w.key.pn) ?? { pre: [], kyber: [], triples: [] };
       acc.pre.push(...r.removedPreKeys);
       acc.kyber.push(...r.removedKyberPreKeys);
@@ -68,6 +75,7 @@ export class SessionBatch {
       byPn.set(w.key.pn, acc);
     });
     await this.sessions.save(runner, updates);
+    await this.sessions.deleteEmpty(runner, empty);
     for (const [pn, acc] of byPn) await this.keys.applyUse(runner, pn, acc.pre, acc.kyber, acc.triples);
   }
 }

@@ -65,10 +65,9 @@ export class InboundProcessor {
     const duplicates = out.duplicates;
     const all = [...direct, ...out.direct, ...out.events];
     await publishAll(this.bus, all);
-    return items.map((it) => ({
-      emitted: all.filter((e) => e.source === it.wamid).length,
-      duplicate: duplicates.has(it.wamid),
-    }));
+    const emitted = new Map<string, number>();
+    for (const e of all) emitted.set(e.source, (emitted.get(e.source) ?? 0) + 1);
+    return items.map((it) => ({ emitted: emitted.get(it.wamid) ?? 0, duplicate: duplicates.has(it.wamid) }));
   }
 
   private async decryptAll(runner: QueryRunner, items: Item[]) {
@@ -126,7 +125,7 @@ export class InboundProcessor {
         else duplicates.add(w.items[j].wamid);
       }),
     );
-    await this.batch.persist(runner, list, results);
+    await this.batch.persist(runner, list, results, states);
     await this.outbox.insert(runner, fresh);
     return { events: [...replayed, ...fresh], direct, duplicates };
   }

@@ -96,7 +96,9 @@ export class OutboundProcessor {
       : { events: [], direct: [] };
     const all = [...events, ...direct];
     await publishAll(this.bus, all);
-    return items.map((it) => errors.get(it) ?? all.filter((e) => e.source === it.source).length);
+    const emitted = new Map<string, number>();
+    for (const e of all) emitted.set(e.source, (emitted.get(e.source) ?? 0) + 1);
+    return items.map((it) => errors.get(it) ?? emitted.get(it.source) ?? 0);
   }
 
   private async encryptAll(
@@ -177,7 +179,7 @@ export class OutboundProcessor {
           : this.failure(it, 'bundle_unavailable', 'no device session could be established'),
       );
     }
-    await this.batch.persist(runner, list, results);
+    await this.batch.persist(runner, list, results, states);
     await this.outbox.insert(runner, fresh);
     return { events: [...events, ...fresh], direct };
   }

@@ -68,6 +68,16 @@ export class SessionRepository {
     );
   }
 
+  /** Removes rows that were created only to be locked and stayed empty (e.g. a failed first message). */
+  async deleteEmpty(runner: QueryRunner, keys: SessionKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    await runner.query(
+      `DELETE FROM crypto.sessions WHERE state IS NULL
+       AND (phone_number_id, wa_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[]))`,
+      columns(keys),
+    );
+  }
+
   /** Devices of each (number, user) that have a session (outbound fan-out). */
   async devicesWithSession(
     runner: QueryRunner,
