@@ -81,6 +81,7 @@ export class TenantAdminService {
 
   async patchBusiness(wabaId: string, p: z.infer<typeof PatchBusiness>) {
     if (!(await this.tenants.updateBusiness(wabaId, p))) throw notFound('business');
+    this.auth.forgetAll();
     return this.business(wabaId);
   }
 
@@ -121,6 +122,7 @@ export class TenantAdminService {
 
   async patchNumber(phoneNumberId: string, p: z.infer<typeof PatchNumber>) {
     if (!(await this.tenants.updateNumber(phoneNumberId, p))) throw notFound('phone number');
+    this.auth.forgetAll();
     return this.number(phoneNumberId);
   }
 

@@ -6,7 +6,7 @@ import type { CryptoAdapter } from '../common/crypto.adapter';
 import { CloudApiError } from '../common/errors';
 import type { BusinessForwardingConfig } from '../config';
 import { QualityService } from '../limits/quality.service';
-import type { Tenant } from '../tenancy/auth.service';
+import { AuthService, type Tenant } from '../tenancy/auth.service';
 import { TenantRepository } from '../tenancy/tenant.repository';
 
 /** Cloud API's Local Storage regions (data_localization_region). */
@@ -27,6 +27,7 @@ export class PhoneNumberService {
     @Inject(NatsBus) private readonly bus: NatsBus,
     private readonly tenants: TenantRepository,
     private readonly quality: QualityService,
+    private readonly auth: AuthService,
   ) {}
 
   async info({ number }: Tenant) {
@@ -69,6 +70,7 @@ export class PhoneNumberService {
       data_localization_region: dataRegion ?? null,
       pin_hash: number.pin_hash ?? (await this.crypto.hashPin(body.pin)),
     });
+    this.auth.forgetAll();
     const payload: EventPayload<'business.number_registered'> = {
       phone_number_id: number.phone_number_id,
       waba_id: business.waba_id,
@@ -93,6 +95,7 @@ export class PhoneNumberService {
     if (!number.registered) throw new CloudApiError(133010, 'The phone number is not registered.');
     await this.countRegistration(number.phone_number_id);
     await this.tenants.updateNumber(number.phone_number_id, { registered: false });
+    this.auth.forgetAll();
     const payload = {
       phone_number_id: number.phone_number_id,
       waba_id: business.waba_id,
@@ -169,6 +172,7 @@ export class PhoneNumberService {
       patch.identity_key_check = identity.enable_identity_key_check;
     }
     await this.tenants.updateNumber(number.phone_number_id, patch);
+    this.auth.forgetAll();
     return { success: true };
   }
 

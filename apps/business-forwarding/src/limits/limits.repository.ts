@@ -25,35 +25,34 @@ export class LimitsRepository {
     return { blocked: r.blocked, lastInbound: r.last_inbound_at ? new Date(r.last_inbound_at) : null };
   }
 
-  /** Counts one message in the current one-second window; returns the count including it. */
-  async countInWindow(key: string, windowStart: number): Promise<number> {
-    const [r] = await rows<{ count: number }>(
-      this.ds,
-      `INSERT INTO ${S}.rate_windows (key, window_start, count) VALUES ($1, $2, 1)
-       ON CONFLICT (key, window_start) DO UPDATE SET count = ${S}.rate_windows.count + 1 RETURNING count`,
-      [key, windowStart],
-    );
-    return r.count;
-  }
-
-  /** Token bucket per (number, user): takes one token if there is one; false means rate-limited. */
-  async takePairToken(
+  /**
+   * Throughput window and pair bucket in one round trip: counts the message in its one-second window
+   * and, only if that is within `mps`, takes a pair token. Both are atomic upserts.
+   */
+  async takeSendQuota(
     phoneNumberId: string,
     waId: string,
+    mps: number,
     burst: number,
     refillMs: number,
     nowMs: number,
-  ): Promise<boolean> {
-    const r = await rows(
+  ): Promise<{ throughput: boolean; pair: boolean }> {
+    const [r] = await rows<{ count: number; pair: boolean }>(
       this.ds,
-      `INSERT INTO ${S}.pair_buckets AS b (phone_number_id, wa_id, tokens, updated_ms) VALUES ($1, $2, $3 - 1, $5)
-       ON CONFLICT (phone_number_id, wa_id) DO UPDATE
-         SET tokens = LEAST($3::float8, b.tokens + GREATEST(0, $5 - b.updated_ms)::float8 / $4) - 1, updated_ms = $5
-         WHERE LEAST($3::float8, b.tokens + GREATEST(0, $5 - b.updated_ms)::float8 / $4) >= 1
-       RETURNING tokens`,
-      [phoneNumberId, waId, burst, refillMs, nowMs],
+      `WITH tp AS (
+         INSERT INTO ${S}.rate_windows (key, window_start, count) VALUES ('tp:' || $1, $6, 1)
+         ON CONFLICT (key, window_start) DO UPDATE SET count = ${S}.rate_windows.count + 1 RETURNING count),
+       pair AS (
+         INSERT INTO ${S}.pair_buckets AS b (phone_number_id, wa_id, tokens, updated_ms)
+         SELECT $1, $2, $4 - 1, $7 WHERE (SELECT count FROM tp) <= $3
+         ON CONFLICT (phone_number_id, wa_id) DO UPDATE
+           SET tokens = LEAST($4::float8, b.tokens + GREATEST(0, $7 - b.updated_ms)::float8 / $5) - 1, updated_ms = $7
+           WHERE LEAST($4::float8, b.tokens + GREATEST(0, $7 - b.updated_ms)::float8 / $5) >= 1
+         RETURNING 1)
+       SELECT (SELECT count FROM tp) AS count, EXISTS (SELECT 1 FROM pair) AS pair`,
+      [phoneNumberId, waId, mps, burst, refillMs, Math.floor(nowMs / 1000), nowMs],
     );
-    return r.length === 1;
+    return { throughput: r.count <= mps, pair: r.pair };
   }
 
   /**

@@ -61,14 +61,18 @@ export class LimitsService {
   ): Promise<void> {
     const nowMs = now.getTime();
     const pnid = number.phone_number_id;
-    const mps = number.throughput_mps ?? this.config.DEFAULT_THROUGHPUT_MPS;
-    const count = await this.repo.countInWindow(`tp:${pnid}`, Math.floor(nowMs / 1000));
-    if (count > mps) {
+    const quota = await this.repo.takeSendQuota(
+      pnid,
+      waId,
+      number.throughput_mps ?? this.config.DEFAULT_THROUGHPUT_MPS,
+      number.pair_burst ?? this.config.DEFAULT_PAIR_BURST,
+      number.pair_refill_ms ?? this.config.DEFAULT_PAIR_REFILL_MS,
+      nowMs,
+    );
+    if (!quota.throughput) {
       throw new CloudApiError(130429, 'Cloud API message throughput has been reached.');
     }
-    const burst = number.pair_burst ?? this.config.DEFAULT_PAIR_BURST;
-    const refill = number.pair_refill_ms ?? this.config.DEFAULT_PAIR_REFILL_MS;
-    if (!(await this.repo.takePairToken(pnid, waId, burst, refill, nowMs))) {
+    if (!quota.pair) {
       throw new CloudApiError(
         131056,
         'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.',

@@ -26,7 +26,19 @@ export class QualityService {
     private readonly limits: LimitsRepository,
   ) {}
 
+  private readonly cache = new Map<string, { q: Quality; until: number }>();
+
+  /** Cached for a second per number: reports move quality over minutes, sends come many per second. */
   async quality(phoneNumberId: string): Promise<Quality> {
+    const hit = this.cache.get(phoneNumberId);
+    if (hit && hit.until > Date.now()) return hit.q;
+    const q = await this.compute(phoneNumberId);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(phoneNumberId, { q, until: Date.now() + 1000 });
+    return q;
+  }
+
+  private async compute(phoneNumberId: string): Promise<Quality> {
     const since = new Date(this.clock.now().getTime() - WEEK_MS);
     const score = await this.limits.qualityScore(phoneNumberId, since);
     const c = this.config;

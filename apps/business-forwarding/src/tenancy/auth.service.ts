@@ -24,6 +24,7 @@ export interface Tenant {
 @Injectable()
 export class AuthService {
   private readonly cache = new Map<string, CachedToken>();
+  private readonly tenants_ = new Map<string, { tenant: Tenant; until: number }>();
 
   constructor(
     @Inject(BF_CONFIG) private readonly config: BusinessForwardingConfig,
@@ -57,24 +58,38 @@ export class AuthService {
     return entry.wabaId;
   }
 
-  /** The number, if this business owns it: unknown -> 100, someone else's -> 10 (nothing happens). */
+  /**
+   * The number, if this business owns it: unknown -> 100, someone else's -> 10 (nothing happens).
+   * Number and business rows are cached like tokens; changes made through this process drop the cache.
+   */
   async tenantFor(wabaId: string, phoneNumberId: string): Promise<Tenant> {
-    const number = /^\d{1,32}$/.test(phoneNumberId) ? await this.tenants.number(phoneNumberId) : undefined;
-    if (!number) {
+    const now = Date.now();
+    const hit = this.tenants_.get(phoneNumberId);
+    const tenant = hit && hit.until > now ? hit.tenant : await this.loadTenant(phoneNumberId);
+    if (tenant && tenant !== hit?.tenant) {
+      if (this.tenants_.size > 10_000) this.tenants_.clear();
+      this.tenants_.set(phoneNumberId, { tenant, until: now + this.config.AUTH_CACHE_MS });
+    }
+    if (!tenant) {
       throw new CloudApiError(
         100,
         `Unsupported request - Object with ID '${phoneNumberId.slice(0, 40)}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`,
       );
     }
-    if (number.waba_id !== wabaId) {
+    if (tenant.number.waba_id !== wabaId) {
       throw new CloudApiError(10, 'The access token does not have permission for this phone number.');
     }
-    const business = await this.tenants.business(wabaId);
-    if (!business) throw new CloudApiError(190, 'Invalid OAuth access token.');
-    return { business, number };
+    return tenant;
+  }
+
+  private async loadTenant(phoneNumberId: string): Promise<Tenant | undefined> {
+    const number = /^\d{1,32}$/.test(phoneNumberId) ? await this.tenants.number(phoneNumberId) : undefined;
+    const business = number ? await this.tenants.business(number.waba_id) : undefined;
+    return number && business ? { number, business } : undefined;
   }
 
   forgetAll(): void {
     this.cache.clear();
+    this.tenants_.clear();
   }
 }

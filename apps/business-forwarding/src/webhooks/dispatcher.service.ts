@@ -77,7 +77,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     const full = [...this.perEndpoint.entries()].filter(
       ([w, n]) => n >= (this.endpointLimit.get(w) ?? this.config.WEBHOOK_MAX_CONCURRENCY),
     );
-    const lease = new Date(now.getTime() + this.config.WEBHOOK_TIMEOUT_MS + 5000);
+    const lease = this.leaseUntil(now);
     const claimed = await this.outbox.claim(
       now,
       free,
@@ -97,7 +97,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
         continue;
       }
       this.perEndpoint.set(ev.waba_id, busy + 1);
-      const p = this.deliver(ev, target).finally(() => {
+      const p = this.runPartition(ev, target).finally(() => {
         this.inflight.delete(p);
         const n = (this.perEndpoint.get(ev.waba_id) ?? 1) - 1;
         if (n <= 0) this.perEndpoint.delete(ev.waba_id);
@@ -111,7 +111,28 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     return started;
   }
 
-  private async deliver(ev: ClaimedEvent, target: WebhookTarget): Promise<void> {
+  /** Delivers a partition head, then keeps going through the partition while deliveries succeed. */
+  private async runPartition(first: ClaimedEvent, firstTarget: WebhookTarget): Promise<void> {
+    let ev: ClaimedEvent | undefined = first;
+    let target: WebhookTarget | undefined = firstTarget;
+    while (ev && target) {
+      if (!(await this.deliver(ev, target))) return;
+      if (this.stopping) return;
+      const now = this.clock.now();
+      ev = await this.outbox
+        .claimNext(ev.partition_key, now, this.leaseUntil(now), this.owner)
+        .catch(() => undefined);
+      if (ev) target = await this.targets.get(ev.waba_id);
+    }
+    if (ev) await this.outbox.release([ev.id], this.owner);
+  }
+
+  private leaseUntil(now: Date): Date {
+    return new Date(now.getTime() + this.config.WEBHOOK_TIMEOUT_MS + 5000);
+  }
+
+  /** One attempt; true when the endpoint accepted it. */
+  private async deliver(ev: ClaimedEvent, target: WebhookTarget): Promise<boolean> {
     let statusCode: number | null = null;
     let error: string | null = null;
     const t0 = performance.now();
@@ -164,6 +185,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     } catch (err) {
       // The lease expires and the event is retried: at-least-once, never lost.
       this.log.error({ err: (err as Error).message, event: ev.id }, 'could not record a webhook attempt');
+      return false;
     }
+    return state === 'delivered';
   }
 }

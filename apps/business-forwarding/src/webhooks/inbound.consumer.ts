@@ -32,7 +32,7 @@ export class InboundConsumer implements OnApplicationBootstrap, OnApplicationShu
   async onApplicationBootstrap(): Promise<void> {
     this.handle = await this.bus.consume(
       'inbound.message',
-      { durable: 'business-forwarding-inbound', concurrency: 64 },
+      { durable: 'business-forwarding-inbound', concurrency: 64, ackWaitMs: 10_000 },
       (m) => this.serial.run(m.phone_number_id, () => this.onMessage(m)),
     );
   }

@@ -3,6 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { rows } from '../common/sql';
 
 const S = 'business_forwarding';
+const RETURNED = 'w.id, w.dedupe_key, w.partition_key, w.waba_id, w.body_enc, w.attempts, w.deadline_at';
 
 export interface NewEvent {
   dedupe_key: string;
@@ -16,6 +17,7 @@ export interface NewEvent {
 
 export interface ClaimedEvent {
   id: string;
+  partition_key: string;
   dedupe_key: string;
   waba_id: string;
   body_enc: Buffer | null;
@@ -67,6 +69,10 @@ export class OutboxRepository {
     return inserted;
   }
 
+  /**
+   * Claims due partition heads. The heads are found with a skip scan over the partition index (one
+   * probe per partition), so the cost does not grow with how many events wait behind each head.
+   */
   async claim(
     now: Date,
     limit: number,
@@ -76,21 +82,48 @@ export class OutboxRepository {
   ): Promise<ClaimedEvent[]> {
     return rows<ClaimedEvent>(
       this.ds,
-      `WITH due AS (
-         SELECT e.id FROM ${S}.webhook_events e
+      `WITH RECURSIVE heads AS (
+         (SELECT partition_key, id FROM ${S}.webhook_events WHERE state = 'pending' ORDER BY partition_key, id LIMIT 1)
+         UNION ALL
+         SELECT n.partition_key, n.id FROM heads h CROSS JOIN LATERAL (
+           SELECT partition_key, id FROM ${S}.webhook_events
+           WHERE state = 'pending' AND partition_key > h.partition_key ORDER BY partition_key, id LIMIT 1) n),
+       due AS (
+         SELECT e.id FROM heads JOIN ${S}.webhook_events e ON e.id = heads.id
          JOIN ${S}.webhook_subscriptions s ON s.waba_id = e.waba_id
          WHERE e.state = 'pending' AND e.next_attempt_at <= $1
            AND (e.lease_until IS NULL OR e.lease_until <= $1)
            AND NOT (e.waba_id = ANY($4::text[]))
-           AND NOT EXISTS (SELECT 1 FROM ${S}.webhook_events p
-                           WHERE p.partition_key = e.partition_key AND p.state = 'pending' AND p.id < e.id)
-         ORDER BY e.next_attempt_at, e.id
          LIMIT $2
          FOR UPDATE OF e SKIP LOCKED)
        UPDATE ${S}.webhook_events w SET lease_until = $3, lease_owner = $5 FROM due WHERE w.id = due.id
-       RETURNING w.id, w.dedupe_key, w.waba_id, w.body_enc, w.attempts, w.deadline_at`,
+       RETURNING ${RETURNED}`,
       [now, limit, leaseUntil, skipWabas, owner],
     );
+  }
+
+  /**
+   * After a delivery, the next event of the same partition, if it is due: a partition is worked
+   * through by one runner without a full claim round per event. Waits on (never skips) a locked
+   * head, so it can never take an event out of order.
+   */
+  async claimNext(
+    partitionKey: string,
+    now: Date,
+    leaseUntil: Date,
+    owner: string,
+  ): Promise<ClaimedEvent | undefined> {
+    const [r] = await rows<ClaimedEvent>(
+      this.ds,
+      `WITH n AS (
+         SELECT id FROM ${S}.webhook_events WHERE partition_key = $1 AND state = 'pending'
+         ORDER BY id LIMIT 1 FOR UPDATE)
+       UPDATE ${S}.webhook_events w SET lease_until = $3, lease_owner = $4 FROM n
+       WHERE w.id = n.id AND w.next_attempt_at <= $2 AND (w.lease_until IS NULL OR w.lease_until <= $2)
+       RETURNING ${RETURNED}`,
+      [partitionKey, now, leaseUntil, owner],
+    );
+    return r;
   }
 
   async release(ids: string[], owner: string): Promise<void> {

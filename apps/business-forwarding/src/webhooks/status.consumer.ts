@@ -61,7 +61,7 @@ export class StatusConsumer implements OnApplicationBootstrap, OnApplicationShut
     this.handles.push(
       await this.bus.consume(
         'status.update',
-        { durable: 'business-forwarding-status', concurrency: 64 },
+        { durable: 'business-forwarding-status', concurrency: 64, ackWaitMs: 10_000 },
         (s) => this.serial.run(s.wamid, () => this.apply(s.wamid, s.status, s.timestamp, s.errors)),
       ),
       await this.bus.consume(
