@@ -28,15 +28,20 @@ export function rowsOf<T>(result: unknown): T[] {
 
 const RETRYABLE = new Set(['40P01', '40001']);
 
-/** Runs fn in a transaction, retrying a deadlock or serialization failure a few times. */
-export async function inTx<T>(db: StoreDb, fn: (tx: Tx) => Promise<T>): Promise<T> {
+/** Retries fn when Postgres chose it as a deadlock victim or failed it on serialization. */
+export async function retrying<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.ds.transaction(fn);
+      return await fn();
     } catch (err) {
-      const code = (err as { driverError?: { code?: string }; code?: string }).driverError?.code;
+      const code = (err as { driverError?: { code?: string } }).driverError?.code;
       if (attempt >= 4 || !code || !RETRYABLE.has(code)) throw err;
       await new Promise((r) => setTimeout(r, 5 * attempt));
     }
   }
+}
+
+/** Runs fn in a transaction, retrying a deadlock or serialization failure a few times. */
+export function inTx<T>(db: StoreDb, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return retrying(() => db.ds.transaction(fn));
 }

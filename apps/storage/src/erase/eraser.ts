@@ -5,7 +5,7 @@ import type { EraseRequest } from '@relay/protocol';
 import { audit } from '../audit/audit-log';
 import type { StorageConfig } from '../config';
 import { StorageDatabases } from '../db/storage-databases';
-import { affected, type StoreDb } from '../db/store-db';
+import { affected, retrying, type StoreDb } from '../db/store-db';
 
 const USER_TABLES = ['messages', 'message_statuses', 'pending', 'contacts'] as const;
 
@@ -52,12 +52,11 @@ export class Eraser {
     const waId = req.wa_id ?? '';
     const numbers = req.phone_number_ids;
     const counts: Record<string, number> = {};
-    counts.status_marks = affected(
-      await db.ds.query(
-        `DELETE FROM storage.status_marks s USING storage.messages m
-         WHERE s.wamid = m.wamid AND m.phone_number_id = ANY($1) AND m.wa_id = $2`,
-        [numbers, waId],
-      ),
+    counts.status_marks = await exec(
+      db,
+      `DELETE FROM storage.status_marks s USING storage.messages m
+       WHERE s.wamid = m.wamid AND m.phone_number_id = ANY($1) AND m.wa_id = $2`,
+      [numbers, waId],
     );
     for (const table of USER_TABLES) {
       counts[table] = await this.deleteBatched(db, table, `phone_number_id = ANY($1) AND wa_id = $2`, [
@@ -66,12 +65,11 @@ export class Eraser {
       ]);
     }
     // The per-device counters name the user too; they go once no queued message is left.
-    counts.device_counters = affected(
-      await db.ds.query(
-        `DELETE FROM storage.device_counters c WHERE c.wa_id = $1
-         AND NOT EXISTS (SELECT 1 FROM storage.pending p WHERE p.wa_id = c.wa_id AND p.device_id = c.device_id)`,
-        [waId],
-      ),
+    counts.device_counters = await exec(
+      db,
+      `DELETE FROM storage.device_counters c WHERE c.wa_id = $1
+       AND NOT EXISTS (SELECT 1 FROM storage.pending p WHERE p.wa_id = c.wa_id AND p.device_id = c.device_id)`,
+      [waId],
     );
     return counts;
   }
@@ -79,11 +77,10 @@ export class Eraser {
   private async eraseBusiness(db: StoreDb, req: EraseRequest): Promise<Record<string, number>> {
     const numbers = req.phone_number_ids;
     const counts: Record<string, number> = {};
-    counts.status_marks = affected(
-      await db.ds.query(
-        `DELETE FROM storage.status_marks s USING storage.messages m WHERE s.wamid = m.wamid AND m.phone_number_id = ANY($1)`,
-        [numbers],
-      ),
+    counts.status_marks = await exec(
+      db,
+      `DELETE FROM storage.status_marks s USING storage.messages m WHERE s.wamid = m.wamid AND m.phone_number_id = ANY($1)`,
+      [numbers],
     );
     for (const table of USER_TABLES) {
       counts[table] = await this.deleteBatched(db, table, `phone_number_id = ANY($1)`, [numbers]);
@@ -97,14 +94,18 @@ export class Eraser {
     let total = 0;
     const limit = this.config.PURGE_BATCH_SIZE;
     for (;;) {
-      const n = affected(
-        await db.ds.query(
-          `DELETE FROM storage.${table} WHERE ctid IN (SELECT ctid FROM storage.${table} WHERE ${where} LIMIT ${limit})`,
-          params,
-        ),
+      const n = await exec(
+        db,
+        `DELETE FROM storage.${table} WHERE ctid IN (SELECT ctid FROM storage.${table} WHERE ${where} LIMIT ${limit})`,
+        params,
       );
       total += n;
       if (n < limit) return total;
     }
   }
+}
+
+/** One statement; a deadlock with a concurrent writer is retried, never left half-done. */
+async function exec(db: StoreDb, sql: string, params: unknown[]): Promise<number> {
+  return affected(await retrying(() => db.ds.query(sql, params)));
 }

@@ -4,7 +4,7 @@ import { APP_CONFIG, APP_LOGGER, CLOCK, type Clock } from '@relay/platform';
 import { audit } from '../audit/audit-log';
 import type { StorageConfig } from '../config';
 import { StorageDatabases } from '../db/storage-databases';
-import { affected, type StoreDb } from '../db/store-db';
+import { affected, retrying, type StoreDb } from '../db/store-db';
 import { DAY_MS } from '../time';
 import { PendingExpiry } from './pending-expiry';
 import { RetentionMetrics } from './retention.metrics';
@@ -91,10 +91,14 @@ export class Purger {
     const limitParam = `$${params.length + 1}`;
     let total = 0;
     for (;;) {
+      // Rows a writer holds right now (a contact being refreshed) are skipped, not waited for: the
+      // purge never deadlocks with the writers and takes them on its next run if still expired.
       const n = affected(
-        await db.ds.query(
-          `DELETE FROM storage.${table} WHERE ctid IN (SELECT ctid FROM storage.${table} t WHERE ${where} LIMIT ${limitParam})`,
-          [...params, this.config.PURGE_BATCH_SIZE],
+        await retrying(() =>
+          db.ds.query(
+            `DELETE FROM storage.${table} WHERE ctid IN (SELECT ctid FROM storage.${table} t WHERE ${where} LIMIT ${limitParam} FOR UPDATE SKIP LOCKED)`,
+            [...params, this.config.PURGE_BATCH_SIZE],
+          ),
         ),
       );
       total += n;
