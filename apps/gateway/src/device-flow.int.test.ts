@@ -164,6 +164,38 @@ describe('messaging', () => {
     await waitFor(() => statuses.find((s) => s.wamid === reply.wamid && s.status === 'read'));
   });
 
+  it('surfaces a business identity change when a reset business writes first (bundle from the gateway)', async () => {
+    // The same number with new keys (e.g. restored without its key store): it fetches alice's bundle
+    // through gateway.device_bundles and sends a PreKey message.
+    const reset = new BusinessStandIn(crypto, PNID);
+    const changed: string[] = [];
+    alice.on('identity_changed', (e) => changed.push(e.phone_number_id));
+    await reset.startSessionWith({ wa_id: ALICE, device_id: 1 });
+    const msg = await reset.encryptFor({ wa_id: ALICE, device_id: 1 }, 'we are back');
+    expect(msg.type).toBe('prekey');
+    storage.enqueue({ wa_id: ALICE, device_id: 1 }, msg);
+    const got = await waitFor(() => received.find((m) => m.wamid === msg.wamid));
+    expect(got?.content).toEqual({ type: 'text', text: { body: 'we are back' } });
+    expect(changed).toEqual([PNID]);
+  });
+
+  it('acks a message it cannot decrypt as undecryptable: status failed, queue emptied', async () => {
+    const failed: string[] = [];
+    alice.on('decryption_failed', (f) => failed.push(f.wamid));
+    const to = { wa_id: ALICE, device_id: 1 };
+    const wamid = 'wamid.GARBAGEGARBAGE01';
+    storage.enqueue(to, {
+      wamid,
+      phone_number_id: PNID,
+      type: 'whisper',
+      ciphertext: Buffer.alloc(80, 7).toString('base64'),
+    });
+    await waitFor(() => failed.includes(wamid));
+    const status = await waitFor(() => statuses.find((s) => s.wamid === wamid));
+    expect(status).toMatchObject({ status: 'failed', errors: [{ code: 131026 }] });
+    await waitFor(() => storage.queued(to).length === 0);
+  });
+
   it('tells the device when crypto could not decrypt its envelope', async () => {
     const failures: string[] = [];
     alice.on('failure', (f) => failures.push(`${f.envelope_id}:${f.reason}`));

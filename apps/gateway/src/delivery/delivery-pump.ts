@@ -2,7 +2,11 @@ import type { Logger } from 'pino';
 import type { NatsBus } from '@relay/platform';
 import type { DeviceConnection } from '../ws/device-connection';
 
-const PAGE = 100;
+/**
+ * Messages asked per storage.pending call. A text of 4096 characters encrypts to at most ~23 KB of
+ * base64, so 32 of them keep a reply under NATS's default 1 MiB payload limit.
+ */
+const PAGE = 32;
 const RETRY_MS = [250, 1000, 3000, 10_000];
 
 /**

@@ -6,7 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import {
   CiphertextMessageType,
+  KEMPublicKey,
+  PreKeyBundle as SignalPreKeyBundle,
   PreKeySignalMessage,
+  PublicKey,
+  processPreKeyBundle,
   ProtocolAddress,
   SignalMessage,
   signalDecrypt,
@@ -109,7 +113,35 @@ export class BusinessStandIn {
       : signalDecrypt(SignalMessage.deserialize(data), from, this.self, s.session, s.identity);
   }
 
-  /** Encrypts a text for a device that has a session with this business (it wrote first). */
+  /**
+   * Starts a session with a device as crypto does when the business writes first: the device's bundle
+   * comes from the gateway (gateway.device_bundles, one-time keys consumed).
+   */
+  async startSessionWith(to: { wa_id: string; device_id: number }): Promise<void> {
+    const res = await this.bus.request('gateway.device_bundles', {
+      wa_id: to.wa_id,
+      phone_number_id: this.phoneNumberId,
+      device_ids: [to.device_id],
+    });
+    const b = res.devices[0];
+    const bundle = SignalPreKeyBundle.new(
+      b.registration_id,
+      b.device_id,
+      b.prekey ? b.prekey.id : null,
+      b.prekey ? PublicKey.deserialize(fromB64(b.prekey.public_key)) : null,
+      b.signed_prekey.id,
+      PublicKey.deserialize(fromB64(b.signed_prekey.public_key)),
+      fromB64(b.signed_prekey.signature),
+      PublicKey.deserialize(fromB64(b.identity_key)),
+      b.kyber_prekey.id,
+      KEMPublicKey.deserialize(fromB64(b.kyber_prekey.public_key)),
+      fromB64(b.kyber_prekey.signature),
+    );
+    const addr = ProtocolAddress.new(to.wa_id, to.device_id);
+    await processPreKeyBundle(bundle, addr, this.self, this.stores.session, this.stores.identity);
+  }
+
+  /** Encrypts a text for a device that has a session with this business. */
   async encryptFor(to: { wa_id: string; device_id: number }, body: string) {
     const wamid = `wamid.${randomBytes(12).toString('base64url')}`;
     const plaintext: DevicePlaintext = {
