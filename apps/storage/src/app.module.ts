@@ -12,6 +12,7 @@ import {
 import type { StorageConfig } from './config';
 import { storageDataSource } from './data-source';
 import { StorageDatabases } from './db/storage-databases';
+import { KeyRotation } from './db/key-rotation';
 import { NumberDirectory } from './numbers/number-directory';
 import { NumberRegistry } from './numbers/number-registry';
 import { MessageWriter } from './messages/message-writer';
@@ -61,6 +62,7 @@ export class AppModule {
           },
         },
         DatabasesLifecycle,
+        KeyRotation,
         NumberDirectory,
         NumberRegistry,
         MessageWriter,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { waitFor } from '@relay/testing';
-import { FakeClock, StorageHarness } from '../__fixtures__/harness';
+import { FakeClock, StorageHarness, masterKeySpec } from '../__fixtures__/harness';
+import { KeyRotation } from '../db/key-rotation';
 import { ciphertext, inbound, newNumberId, newWaId, outbound, registered } from '../__fixtures__/events';
 
 const clock = new FakeClock(new Date('2026-08-01T09:00:00Z'));
@@ -80,5 +81,35 @@ describe('no message text at rest', () => {
         expect(dump).not.toContain(Buffer.from(t).toString('base64'));
       }
     }
+  });
+
+  it('rotates the master key online: every data key rewrapped, stored data still readable', async () => {
+    const pn = newNumberId();
+    const user = newWaId();
+    const out = outbound(pn, user, 'sealed before the rotation', clock.now());
+    const bytes = Buffer.from('ciphertext sealed under the old master key');
+    await h.producer.publish(
+      'delivery.ciphertext',
+      { wa_id: user, device_id: 1 },
+      ciphertext(out, 1, clock.now(), bytes),
+    );
+    await waitFor(() => h.count('default', 'pending', 'wamid = $1', [out.wamid]));
+
+    await h.stop();
+    const oldKey = String(h.env.MASTER_KEY);
+    h.env.MASTER_KEY = masterKeySpec().replace(/^m1:/, 'm2:');
+    h.env.MASTER_KEY_PREVIOUS = oldKey;
+    await h.start(clock);
+    await h.app?.get(KeyRotation).done;
+    for (const db of ['default', 'DE']) {
+      const ids = await h.pool(db).query(`SELECT DISTINCT master_key_id FROM storage.data_keys`);
+      expect(ids.rows).toEqual([{ master_key_id: 'm2' }]);
+    }
+    // The old master key can go now.
+    await h.stop();
+    delete h.env.MASTER_KEY_PREVIOUS;
+    await h.start(clock);
+    const q = await h.producer.request('storage.pending', { to: { wa_id: user, device_id: 1 }, limit: 5 });
+    expect(q.items.map((i) => Buffer.from(i.ciphertext, 'base64').toString())).toEqual([bytes.toString()]);
   });
 });
