@@ -11,6 +11,28 @@ export async function affected(runner: QueryRunner, sql: string, params: unknown
   return r.affected ?? r.records.length;
 }
 
+/**
+ * A multi-row VALUES list with one placeholder per value: Buffers then travel as binary parameters, where
+ * an unnest() of a bytea[] array would hex-encode every blob into one huge text literal.
+ */
+/** Rows per multi-row statement (Postgres allows 65535 parameters per statement). */
+export const MAX_ROWS = 1000;
+
+export async function forChunks<T>(
+  items: T[],
+  fn: (chunk: T[], offset: number) => Promise<void>,
+): Promise<void> {
+  for (let at = 0; at < items.length; at += MAX_ROWS) await fn(items.slice(at, at + MAX_ROWS), at);
+}
+
+export function valuesList(rowCount: number, casts: string[]): string {
+  const out: string[] = [];
+  for (let r = 0; r < rowCount; r++) {
+    out.push(`(${casts.map((c, i) => `$${r * casts.length + i + 1}::${c}`).join(', ')})`);
+  }
+  return out.join(', ');
+}
+
 /** Postgres errors after which the whole transaction is simply run again. */
 const RETRYABLE = new Set(['40001', '40P01', '23505']);
 

@@ -1,6 +1,6 @@
 import type { QueryRunner } from 'typeorm';
 import type { EventName } from '@relay/protocol';
-import { rows } from '../common/sql';
+import { forChunks, rows, valuesList } from '../common/sql';
 import type { Vault } from '../keys/vault';
 
 /** An event crypto emits, recorded in the same transaction as the state change that produced it. */
@@ -64,20 +64,22 @@ export class OutboxRepository {
     const sealed = await Promise.all(
       events.map((e) => this.vault.seal(e.pn, 'outbox', e.msgId, Buffer.from(JSON.stringify(e.payload)))),
     );
-    await runner.query(
-      `INSERT INTO crypto.outbox (msg_id, source, phone_number_id, wa_id, event, tokens, payload)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bytea[])
-       ON CONFLICT (msg_id) DO NOTHING`,
-      [
-        events.map((e) => e.msgId),
-        events.map((e) => e.source),
-        events.map((e) => e.pn),
-        events.map((e) => e.waId),
-        events.map((e) => e.name),
-        events.map((e) => JSON.stringify(e.tokens)),
-        sealed,
-      ],
-    );
+    const cols = ['text', 'text', 'text', 'text', 'text', 'jsonb', 'bytea'];
+    await forChunks(events, async (chunk, at) => {
+      await runner.query(
+        `INSERT INTO crypto.outbox (msg_id, source, phone_number_id, wa_id, event, tokens, payload)
+         VALUES ${valuesList(chunk.length, cols)} ON CONFLICT (msg_id) DO NOTHING`,
+        chunk.flatMap((e, i) => [
+          e.msgId,
+          e.source,
+          e.pn,
+          e.waId,
+          e.name,
+          JSON.stringify(e.tokens),
+          sealed[at + i],
+        ]),
+      );
+    });
   }
 
   /** Drops rows older than the dedupe horizon (their inputs are long acknowledged). */

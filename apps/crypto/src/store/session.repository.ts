@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import { rows } from '../common/sql';
+import { forChunks, rows, valuesList } from '../common/sql';
 import { packSessionState, unpackSessionState, type Vault } from '../keys/vault';
 
 export interface SessionKey {
@@ -60,12 +60,14 @@ export class SessionRepository {
         this.vault.seal(u.pn, 'session', `${u.waId}:${u.deviceId}`, packSessionState(u.identity, u.session)),
       ),
     );
-    await runner.query(
-      `UPDATE crypto.sessions s SET state = u.state, updated_at = now()
-       FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bytea[]) AS u(pn, wa, dev, state)
-       WHERE s.phone_number_id = u.pn AND s.wa_id = u.wa AND s.device_id = u.dev`,
-      [...columns(updates), sealed],
-    );
+    await forChunks(updates, async (chunk, at) => {
+      await runner.query(
+        `UPDATE crypto.sessions s SET state = u.state, updated_at = now()
+         FROM (VALUES ${valuesList(chunk.length, ['text', 'text', 'smallint', 'bytea'])}) AS u(pn, wa, dev, state)
+         WHERE s.phone_number_id = u.pn AND s.wa_id = u.wa AND s.device_id = u.dev`,
+        chunk.flatMap((u, i) => [u.pn, u.waId, u.deviceId, sealed[at + i]]),
+      );
+    });
   }
 
   /** Removes rows that were created only to be locked and stayed empty (e.g. a failed first message). */
