@@ -74,6 +74,8 @@ export interface RunningNats {
   dir: string;
   port: number;
   env: Record<string, string>;
+  /** Permission violations the server logged (it logs every denied publish and subscription). */
+  violations: string[];
   connectAs(user: (typeof USERS)[number]): Promise<NatsConnection>;
   stop(): Promise<void>;
 }
@@ -102,7 +104,16 @@ export async function startNats(): Promise<RunningNats> {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const violations: string[] = [];
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-2000);
+    violations.push(
+      ...d
+        .toString()
+        .split('\n')
+        .filter((l) => /Violation/.test(l)),
+    );
+  });
   const connectAs = (user: (typeof USERS)[number]) =>
     connect({
       servers: `nats://127.0.0.1:${port}`,
@@ -125,6 +136,7 @@ export async function startNats(): Promise<RunningNats> {
     dir,
     port,
     env,
+    violations,
     connectAs,
     stop: async () => {
       const exited = new Promise((r) => proc.once('exit', r));
