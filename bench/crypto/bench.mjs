@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -161,16 +161,24 @@ async function rawRates() {
         addr,
         c: (await S.signalEncrypt(Buffer.from(plaintext(j)), bizAddr, addr, u.session, u.ident)).serialize(),
       });
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
   let t = process.hrtime.bigint();
+  let c0 = cpu();
   for (const { addr, c } of cts)
     await S.signalDecrypt(S.SignalMessage.deserialize(c), addr, bizAddr, biz.session, biz.ident);
   const dec = cts.length / (Number(process.hrtime.bigint() - t) / 1e9);
+  const decCpuUs = (cpu() - c0) / cts.length;
   t = process.hrtime.bigint();
+  c0 = cpu();
   for (const { addr } of users)
     for (let j = 0; j < M; j++)
       await S.signalEncrypt(Buffer.from(plaintext(j)), addr, bizAddr, biz.session, biz.ident);
   const enc = (D * M) / (Number(process.hrtime.bigint() - t) / 1e9);
-  return { dec, enc };
+  const encCpuUs = (cpu() - c0) / (D * M);
+  return { dec, enc, decCpuUs, encCpuUs };
 }
 
 // ---------------------------------------------------------------- CPU accounting (Linux /proc)
@@ -497,15 +505,28 @@ async function main() {
     await world.stop(procs);
     log(`setup done: ${D} sessions established`);
 
-    const raw = await rawRates();
+    // Raw rate measured before and after the service runs (the machine may be shared): the mean is used.
+    const load0 = loadavg()[0];
+    const rawA = await rawRates();
     const cores = availableParallelism();
     const one = await measure(world, 1, cores, devices, 'one process');
     const two = await measure(world, 2, Math.max(1, Math.floor(cores / 2)), devices, 'two processes');
+    const rawB = await rawRates();
+    const mean = (k) => (rawA[k] + rawB[k]) / 2;
+    const raw = {
+      dec: mean('dec'),
+      enc: mean('enc'),
+      decCpuUs: mean('decCpuUs'),
+      encCpuUs: mean('encCpuUs'),
+    };
     const f = (x) => Math.round(x).toLocaleString('en-US').padStart(8);
     const pct = (x, r) => `${Math.round((100 * x) / r)}%`.padStart(5);
     log('');
     log('                                       decrypts/s          encrypts/s');
     log(`raw libsignal, 1 thread, in-memory     ${f(raw.dec)}            ${f(raw.enc)}`);
+    log(
+      `   (before / after the service runs)   ${f(rawA.dec)} /${f(rawB.dec)}  ${f(rawA.enc)} /${f(rawB.enc)}`,
+    );
     for (const r of [one, two]) {
       const per = r.processes;
       log(
@@ -516,7 +537,12 @@ async function main() {
       );
     }
     log('');
-    log('CPU microseconds per message (during the drain):');
+    log(
+      `load average: ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end (${availableParallelism()} cores)`,
+    );
+    log(
+      `CPU microseconds per message (during the drain); raw libsignal: decrypt ${Math.round(raw.decCpuUs)}, encrypt ${Math.round(raw.encCpuUs)}:`,
+    );
     for (const r of [one, two]) {
       log(`  ${r.label}, decrypt: ${JSON.stringify(r.decCpu)}`);
       log(`  ${r.label}, encrypt: ${JSON.stringify(r.encCpu)}`);
