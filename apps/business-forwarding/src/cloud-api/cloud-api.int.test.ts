@@ -19,7 +19,7 @@ import {
   startHarness,
   type Harness,
   type Tenant,
-  waitForWindow,
+  waitForInbound,
 } from '../test-support/harness.test';
 import { MetaOpenApi } from '../test-support/meta-openapi.test';
 
@@ -50,7 +50,7 @@ const outboundFor = (pnid: string) => published.filter((p) => p.subject.endsWith
 async function userWrites(t: Tenant, waId = USER, body = 'hi'): Promise<EventPayload<'inbound.message'>> {
   const m = inbound(t.pnid, waId, body, h.clock.now());
   await publishAs(h.nc, h.root, 'inbound.message', { phone_number_id: t.pnid }, m, m.envelope_id);
-  await waitForWindow(h, t.pnid, waId, m.received_at);
+  await waitForInbound(h, m.wamid);
   return m;
 }
 

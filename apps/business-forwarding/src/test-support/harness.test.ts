@@ -288,21 +288,18 @@ export class WebhookReceiver {
 export const valueOf = (r: Received): any =>
   (r.json as { entry: { changes: { value: unknown }[] }[] }).entry[0].changes[0].value;
 
-/** Waits until the service recorded the user's message for the 24-hour window (read from its table). */
-export async function waitForWindow(
-  h: { db: TestDatabase },
-  pnid: string,
-  waId: string,
-  at: string,
-): Promise<void> {
+/**
+ * Waits until the service recorded the user's message (its webhook event and, in the same
+ * transaction, the 24-hour window), read from the service's own table.
+ */
+export async function waitForInbound(h: { db: TestDatabase }, wamid: string): Promise<void> {
   const pg = new Client({ connectionString: h.db.url });
   await pg.connect();
   try {
     await waitFor(async () => {
-      const r = await pg.query(
-        `SELECT 1 FROM business_forwarding.user_windows WHERE phone_number_id = $1 AND wa_id = $2 AND last_inbound_at >= $3`,
-        [pnid, waId, at],
-      );
+      const r = await pg.query(`SELECT 1 FROM business_forwarding.webhook_events WHERE dedupe_key = $1`, [
+        `m:${wamid}`,
+      ]);
       return r.rowCount === 1;
     });
   } finally {

@@ -56,12 +56,16 @@ export class WebhookEventWriter {
         deadline,
       ),
     );
-    for (const i of items) {
-      if (!inserted.has(i.dedupeKey)) continue;
-      await this.bus.publish('integrator.webhook', { phone_number_id: number.phone_number_id }, i.envelope, {
-        msgId: i.dedupeKey,
-      });
-    }
+    // Published together: one connection keeps them in call order, and one wait covers all PubAcks.
+    await Promise.all(
+      items
+        .filter((i) => inserted.has(i.dedupeKey))
+        .map((i) =>
+          this.bus.publish('integrator.webhook', { phone_number_id: number.phone_number_id }, i.envelope, {
+            msgId: i.dedupeKey,
+          }),
+        ),
+    );
     return inserted.size;
   }
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { DataSource } from 'typeorm';
 import { NatsBus, PermanentError, type ConsumerHandle } from '@relay/platform';
 import type { InboundMessage } from '@relay/protocol';
-import { KeyedSerializer } from '../common/keyed-serializer';
+import { KeyedBatcher } from '../common/keyed-batcher';
 import { rows } from '../common/sql';
 import { TenantRepository } from '../tenancy/tenant.repository';
 import { DispatchSignal } from './dispatch-signal';
@@ -19,7 +19,7 @@ const S = 'business_forwarding';
 @Injectable()
 export class InboundConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
   private handle?: ConsumerHandle;
-  private readonly serial = new KeyedSerializer();
+  private readonly batcher = new KeyedBatcher<InboundMessage>((_, items) => this.onMessages(items));
 
   constructor(
     @Inject(NatsBus) private readonly bus: NatsBus,
@@ -33,7 +33,7 @@ export class InboundConsumer implements OnApplicationBootstrap, OnApplicationShu
     this.handle = await this.bus.consume(
       'inbound.message',
       { durable: 'business-forwarding-inbound', concurrency: 64, ackWaitMs: 10_000 },
-      (m) => this.serial.run(m.phone_number_id, () => this.onMessage(m)),
+      (m) => this.batcher.add(m.phone_number_id, m),
     );
   }
 
@@ -41,33 +41,48 @@ export class InboundConsumer implements OnApplicationBootstrap, OnApplicationShu
     await this.handle?.stop();
   }
 
-  async onMessage(m: InboundMessage): Promise<void> {
-    const number = await this.tenants.number(m.phone_number_id);
-    if (!number) throw new PermanentError(`inbound message for unknown number ${m.phone_number_id}`);
-    const waId = m.from.wa_id;
+  /** One number's messages, in stream order, in one transaction (one round of publishes). */
+  async onMessages(batch: InboundMessage[]): Promise<void> {
+    const pnid = batch[0].phone_number_id;
+    const number = await this.tenants.number(pnid);
+    if (!number) throw new PermanentError(`inbound message for unknown number ${pnid}`);
+    const users = [...new Set(batch.map((m) => m.from.wa_id))];
     const recorded = await this.ds.transaction(async (em) => {
-      const blocked = await rows(
-        em,
-        `SELECT 1 FROM ${S}.blocked_users WHERE phone_number_id = $1 AND wa_id = $2`,
-        [m.phone_number_id, waId],
-      );
       // A blocked user cannot reach the business (Cloud API's block list semantics).
-      if (blocked.length) return 0;
-      await em.query(
-        `INSERT INTO ${S}.user_windows (phone_number_id, wa_id, last_inbound_at) VALUES ($1,$2,$3)
-         ON CONFLICT (phone_number_id, wa_id) DO UPDATE
-           SET last_inbound_at = GREATEST(${S}.user_windows.last_inbound_at, $3)`,
-        [m.phone_number_id, waId, m.received_at],
+      const blocked = new Set(
+        (
+          await rows<{ wa_id: string }>(
+            em,
+            `SELECT wa_id FROM ${S}.blocked_users WHERE phone_number_id = $1 AND wa_id = ANY($2::text[])`,
+            [pnid, users],
+          )
+        ).map((r) => r.wa_id),
       );
-      return this.writer.record(em, number, [
-        {
+      const admitted = batch.filter((m) => !blocked.has(m.from.wa_id));
+      if (admitted.length === 0) return 0;
+      const latest = new Map<string, string>();
+      for (const m of admitted) {
+        const prev = latest.get(m.from.wa_id);
+        if (!prev || prev < m.received_at) latest.set(m.from.wa_id, m.received_at);
+      }
+      await em.query(
+        `INSERT INTO ${S}.user_windows (phone_number_id, wa_id, last_inbound_at)
+         SELECT $1, u.wa_id, u.at FROM unnest($2::text[], $3::timestamptz[]) AS u(wa_id, at)
+         ON CONFLICT (phone_number_id, wa_id) DO UPDATE
+           SET last_inbound_at = GREATEST(${S}.user_windows.last_inbound_at, EXCLUDED.last_inbound_at)`,
+        [pnid, [...latest.keys()], [...latest.values()]],
+      );
+      return this.writer.record(
+        em,
+        number,
+        admitted.map((m) => ({
           dedupeKey: `m:${m.wamid}`,
-          partitionKey: `m:${m.phone_number_id}`,
-          kind: 'message',
-          waId,
+          partitionKey: `m:${pnid}`,
+          kind: 'message' as const,
+          waId: m.from.wa_id,
           envelope: messageEnvelope(number, m),
-        },
-      ]);
+        })),
+      );
     });
     if (recorded) this.signal.wake();
   }

@@ -45,28 +45,31 @@ export class OutboxRepository {
 
   /** Inserts events; an event already recorded (same dedupe key) is skipped. Returns inserted keys. */
   async insert(em: EntityManager, events: NewEvent[], now: Date, deadline: Date): Promise<string[]> {
-    const inserted: string[] = [];
-    for (const e of events) {
-      const r = await rows<{ dedupe_key: string }>(
-        em,
-        `INSERT INTO ${S}.webhook_events (dedupe_key, waba_id, phone_number_id, wa_id, partition_key, kind, body_enc,
-           created_at, deadline_at, next_attempt_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key`,
-        [
-          e.dedupe_key,
-          e.waba_id,
-          e.phone_number_id,
-          e.wa_id,
-          e.partition_key,
-          e.kind,
-          e.body_enc,
-          now,
-          deadline,
-        ],
-      );
-      if (r.length) inserted.push(e.dedupe_key);
-    }
-    return inserted;
+    if (events.length === 0) return [];
+    // One multi-row insert; ids follow the array order (unnest WITH ORDINALITY + ORDER BY).
+    const col = <K extends keyof NewEvent>(k: K) => events.map((e) => e[k]);
+    const r = await rows<{ dedupe_key: string }>(
+      em,
+      `INSERT INTO ${S}.webhook_events (dedupe_key, waba_id, phone_number_id, wa_id, partition_key, kind, body_enc,
+         created_at, deadline_at, next_attempt_at)
+       SELECT d, w, p, u, k, t, b, $8, $9, $8
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
+         WITH ORDINALITY AS x(d, w, p, u, k, t, b, n)
+       ORDER BY n
+       ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key`,
+      [
+        col('dedupe_key'),
+        col('waba_id'),
+        col('phone_number_id'),
+        col('wa_id'),
+        col('partition_key'),
+        col('kind'),
+        col('body_enc'),
+        now,
+        deadline,
+      ],
+    );
+    return r.map((x) => x.dedupe_key);
   }
 
   /**

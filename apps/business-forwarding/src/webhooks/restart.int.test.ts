@@ -17,7 +17,7 @@ import {
   prepareDatabase,
   publishAs,
   valueOf,
-  waitForWindow,
+  waitForInbound,
   WebhookReceiver,
   type Tenant,
 } from '../test-support/harness.test';
@@ -112,7 +112,7 @@ it('delivers every event, in order, after kill -9 and restart during retries', a
   };
   const opened = await say('m00');
   await waitFor(() => texts().length === 1);
-  await waitForWindow({ db }, t.pnid, USER, opened.received_at);
+  await waitForInbound({ db }, opened.wamid);
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
     const res = await call(url(), 'POST', `/v23.0/${t.pnid}/messages`, {

@@ -15,7 +15,7 @@ import {
   publishAs,
   startHarness,
   valueOf,
-  waitForWindow,
+  waitForInbound,
   WebhookReceiver,
   type Harness,
   type Received,
@@ -188,14 +188,14 @@ describe('webhook delivery', () => {
     expect(integrator[0]).toEqual(got.json);
     sub.unsubscribe();
     // The user can now be answered: the inbound message opened the 24-hour window.
-    await waitForWindow(h, t.pnid, '4915122220001', m.received_at);
+    await waitForInbound(h, m.wamid);
   });
 
   it('sends statuses sent, delivered, read once each and in order, echoing biz_opaque_callback_data', async () => {
     const t = await createTenant(h);
     const r = await subscribed(t);
     const m = await userSays(t, '4915122220002', 'hi');
-    await waitForWindow(h, t.pnid, '4915122220002', m.received_at);
+    await waitForInbound(h, m.wamid);
     const id = await businessSends(t, '4915122220002', 'hello', 'ref-42');
     // Delivered overtakes sent; a second device reports delivered after read.
     await status(t, id, '4915122220002', 'delivered');
@@ -218,7 +218,7 @@ describe('webhook delivery', () => {
     const t = await createTenant(h);
     const r = await subscribed(t);
     const m = await userSays(t, '4915122220003', 'hi');
-    await waitForWindow(h, t.pnid, '4915122220003', m.received_at);
+    await waitForInbound(h, m.wamid);
     const id = await businessSends(t, '4915122220003', 'hello');
     await publishAs(
       h.nc,
@@ -248,7 +248,7 @@ describe('webhook delivery', () => {
     const r = await subscribed(t);
     const first = await userSays(t, '4915122220004', 'open');
     await waitFor(() => r.received.length === 1);
-    await waitForWindow(h, t.pnid, '4915122220004', first.received_at);
+    await waitForInbound(h, first.wamid);
     const sentIds = [
       await businessSends(t, '4915122220004', 'a'),
       await businessSends(t, '4915122220004', 'b'),
@@ -337,7 +337,7 @@ describe('webhook delivery', () => {
     const r = await subscribed(t, { max_concurrency: 2, timeout_ms: 300 });
     const m = await userSays(t, '4915122220006', 'hi');
     await waitFor(() => r.received.length === 1);
-    await waitForWindow(h, t.pnid, '4915122220006', m.received_at);
+    await waitForInbound(h, m.wamid);
     await admin(h, 'PATCH', `/phone_numbers/${t.pnid}`, { pair_burst: 100 });
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) ids.push(await businessSends(t, '4915122220006', `n${i}`));
