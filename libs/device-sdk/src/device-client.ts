@@ -275,12 +275,15 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   private async receive(f: MessageFrame): Promise<void> {
     const r = await this.cipher.decrypt(f);
     await this.save();
-    const autoAck = this.opts.autoAck !== false;
-    if (r.kind === 'message') this.emit('message', r.message);
-    if (r.kind === 'failed')
-      this.emit('decryption_failed', { wamid: f.wamid, phone_number_id: f.from, error: r.error });
-    if (autoAck)
+    // Saved, so the relay may forget it: ack before the app sees it, so a read receipt the app sends
+    // from its handler follows the delivered status.
+    if (this.opts.autoAck !== false) {
       void this.ack([f.wamid], r.kind === 'failed' ? 'undecryptable' : 'delivered').catch(() => undefined);
+    }
+    if (r.kind === 'message') this.emit('message', r.message);
+    if (r.kind === 'failed') {
+      this.emit('decryption_failed', { wamid: f.wamid, phone_number_id: f.from, error: r.error });
+    }
     if (f.ciphertext_type === 'prekey') this.scheduleRefill(1000);
   }
 
