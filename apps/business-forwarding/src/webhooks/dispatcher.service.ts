@@ -9,7 +9,7 @@ import { DataKeys } from '../tenancy/data-keys.service';
 import { backoffMs } from './backoff';
 import { DispatchSignal } from './dispatch-signal';
 import type { WebhookHttpClient } from './http-client';
-import { OutboxRepository, type ClaimedEvent } from './outbox.repository';
+import { OutboxRepository, type AttemptResult, type ClaimedEvent } from './outbox.repository';
 import { WebhookTargets, type WebhookTarget } from './webhook-targets';
 
 /**
@@ -18,6 +18,9 @@ import { WebhookTargets, type WebhookTarget } from './webhook-targets';
  * Only a 2xx accepts; anything else is retried with backoff until the event's deadline, then it is
  * dead-lettered. At most max_concurrency requests per endpoint are in flight from this process.
  */
+/** Events of one partition claimed and sent per run, after its head went through. */
+const RUN = 16;
+
 @Injectable()
 export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly owner: string;
@@ -111,28 +114,52 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     return started;
   }
 
-  /** Delivers a partition head, then keeps going through the partition while deliveries succeed. */
+  /**
+   * Delivers a partition head, then keeps going through the partition in runs of up to RUN events
+   * while deliveries succeed. A run's outcomes are recorded together (one statement); if the process
+   * dies mid-run the unrecorded ones are sent again later (at-least-once, same order).
+   */
   private async runPartition(first: ClaimedEvent, firstTarget: WebhookTarget): Promise<void> {
-    let ev: ClaimedEvent | undefined = first;
+    let run: ClaimedEvent[] = [first];
     let target: WebhookTarget | undefined = firstTarget;
-    while (ev && target) {
-      if (!(await this.deliver(ev, target))) return;
-      if (this.stopping) return;
+    while (run.length > 0 && target) {
+      const results: (AttemptResult & { id: string })[] = [];
+      for (const ev of run) {
+        const r = await this.attempt(ev, target);
+        results.push(r);
+        if (r.state !== 'delivered' || this.stopping) break;
+      }
+      const recorded = await this.outbox.complete(this.owner, results).then(
+        () => true,
+        (err: Error) => {
+          // The leases expire and the events are retried: at-least-once, never lost.
+          this.log.error({ err: err.message }, 'could not record webhook attempts');
+          return false;
+        },
+      );
+      const rest = run.slice(results.length).map((e) => e.id);
+      if (rest.length) await this.outbox.release(rest, this.owner).catch(() => undefined);
+      if (!recorded || this.stopping || results[results.length - 1].state !== 'delivered') return;
       const now = this.clock.now();
-      ev = await this.outbox
-        .claimNext(ev.partition_key, now, this.leaseUntil(now), this.owner)
-        .catch(() => undefined);
-      if (ev) target = await this.targets.get(ev.waba_id);
+      run = await this.outbox
+        .claimRun(first.partition_key, now, this.leaseUntil(now, RUN), this.owner, RUN)
+        .catch(() => []);
+      target = run.length ? await this.targets.get(run[0].waba_id) : undefined;
+      if (run.length && !target)
+        await this.outbox.release(
+          run.map((e) => e.id),
+          this.owner,
+        );
     }
-    if (ev) await this.outbox.release([ev.id], this.owner);
   }
 
-  private leaseUntil(now: Date): Date {
-    return new Date(now.getTime() + this.config.WEBHOOK_TIMEOUT_MS + 5000);
+  /** Long enough for `events` attempts that all run into the timeout. */
+  private leaseUntil(now: Date, events = 1): Date {
+    return new Date(now.getTime() + events * this.config.WEBHOOK_TIMEOUT_MS + 5000);
   }
 
-  /** One attempt; true when the endpoint accepted it. */
-  private async deliver(ev: ClaimedEvent, target: WebhookTarget): Promise<boolean> {
+  /** One attempt and its outcome (recorded by the caller). */
+  private async attempt(ev: ClaimedEvent, target: WebhookTarget): Promise<AttemptResult & { id: string }> {
     let statusCode: number | null = null;
     let error: string | null = null;
     const t0 = performance.now();
@@ -173,20 +200,6 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       if (next.getTime() > new Date(ev.deadline_at).getTime()) state = 'dead';
     }
     if (state === 'dead') this.log.warn({ event: ev.id, attempts: attempt }, 'webhook dead-lettered');
-    try {
-      await this.outbox.complete(ev.id, this.owner, {
-        state,
-        nextAttemptAt: next,
-        at,
-        statusCode,
-        error,
-        latencyMs,
-      });
-    } catch (err) {
-      // The lease expires and the event is retried: at-least-once, never lost.
-      this.log.error({ err: (err as Error).message, event: ev.id }, 'could not record a webhook attempt');
-      return false;
-    }
-    return state === 'delivered';
+    return { id: ev.id, state, nextAttemptAt: next, at, statusCode, error, latencyMs };
   }
 }

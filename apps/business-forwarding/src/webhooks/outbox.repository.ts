@@ -106,27 +106,30 @@ export class OutboxRepository {
   }
 
   /**
-   * After a delivery, the next event of the same partition, if it is due: a partition is worked
-   * through by one runner without a full claim round per event. Waits on (never skips) a locked
-   * head, so it can never take an event out of order.
+   * After a delivery, the next events of the same partition (up to `limit`), as long as they are due
+   * and free: one runner works through a partition without a claim round per event. Waits on (never
+   * skips) locked rows, so it can never take an event out of order.
    */
-  async claimNext(
+  async claimRun(
     partitionKey: string,
     now: Date,
     leaseUntil: Date,
     owner: string,
-  ): Promise<ClaimedEvent | undefined> {
-    const [r] = await rows<ClaimedEvent>(
+    limit: number,
+  ): Promise<ClaimedEvent[]> {
+    return rows<ClaimedEvent>(
       this.ds,
       `WITH n AS (
-         SELECT id FROM ${S}.webhook_events WHERE partition_key = $1 AND state = 'pending'
-         ORDER BY id LIMIT 1 FOR UPDATE)
+         SELECT id, next_attempt_at, lease_until FROM ${S}.webhook_events
+         WHERE partition_key = $1 AND state = 'pending' ORDER BY id LIMIT $5 FOR UPDATE),
+       stop AS (
+         SELECT COALESCE(min(id), 9223372036854775807) AS id FROM n
+         WHERE next_attempt_at > $2 OR (lease_until IS NOT NULL AND lease_until > $2))
        UPDATE ${S}.webhook_events w SET lease_until = $3, lease_owner = $4 FROM n
-       WHERE w.id = n.id AND w.next_attempt_at <= $2 AND (w.lease_until IS NULL OR w.lease_until <= $2)
+       WHERE w.id = n.id AND n.id < (SELECT id FROM stop)
        RETURNING ${RETURNED}`,
-      [partitionKey, now, leaseUntil, owner],
+      [partitionKey, now, leaseUntil, owner, limit],
     );
-    return r;
   }
 
   async release(ids: string[], owner: string): Promise<void> {
@@ -137,18 +140,32 @@ export class OutboxRepository {
     );
   }
 
-  /** Records an attempt and its outcome in one statement; a delivered event drops its body. */
-  async complete(id: string, owner: string, r: AttemptResult): Promise<void> {
+  /** Records attempts and their outcomes in one statement; a delivered event drops its body. */
+  async complete(owner: string, results: (AttemptResult & { id: string })[]): Promise<void> {
+    if (results.length === 0) return;
+    const col = <K extends keyof (typeof results)[number]>(k: K) => results.map((r) => r[k]);
     await this.ds.query(
-      `WITH u AS (
-         UPDATE ${S}.webhook_events SET state = $3, attempts = attempts + 1, next_attempt_at = $4,
-           lease_until = NULL, lease_owner = NULL, last_error = $7,
-           delivered_at = CASE WHEN $3 = 'delivered' THEN $5::timestamptz ELSE NULL END,
-           body_enc = CASE WHEN $3 = 'delivered' THEN NULL ELSE body_enc END
-         WHERE id = $1 AND lease_owner = $2 RETURNING id, waba_id)
+      `WITH r AS (
+         SELECT * FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[], $7::text[], $8::int[])
+           AS r(id, state, next_at, at, status_code, error, latency)),
+       u AS (
+         UPDATE ${S}.webhook_events e SET state = r.state, attempts = e.attempts + 1, next_attempt_at = r.next_at,
+           lease_until = NULL, lease_owner = NULL, last_error = r.error,
+           delivered_at = CASE WHEN r.state = 'delivered' THEN r.at ELSE NULL END,
+           body_enc = CASE WHEN r.state = 'delivered' THEN NULL ELSE e.body_enc END
+         FROM r WHERE e.id = r.id AND e.lease_owner = $1 RETURNING e.id, e.waba_id)
        INSERT INTO ${S}.webhook_attempts (event_id, waba_id, attempted_at, status_code, error, latency_ms)
-       SELECT id, waba_id, $5, $6, $7, $8 FROM u`,
-      [id, owner, r.state, r.nextAttemptAt, r.at, r.statusCode, r.error, r.latencyMs],
+       SELECT u.id, u.waba_id, r.at, r.status_code, r.error, r.latency FROM u JOIN r ON r.id = u.id ORDER BY u.id`,
+      [
+        owner,
+        col('id'),
+        col('state'),
+        col('nextAttemptAt'),
+        col('at'),
+        col('statusCode'),
+        col('error'),
+        col('latencyMs'),
+      ],
     );
   }
 
