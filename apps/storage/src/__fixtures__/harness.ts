@@ -43,8 +43,8 @@ export class StorageHarness {
     readonly producer: NatsBus,
     readonly nc: NatsConnection,
   ) {
-    this.pools.set('default', new Pool({ connectionString: db.url, max: 2 }));
-    for (const [r, d] of regions) this.pools.set(r, new Pool({ connectionString: d.url, max: 2 }));
+    this.pools.set('default', new Pool({ connectionString: db.url, max: 1 }));
+    for (const [r, d] of regions) this.pools.set(r, new Pool({ connectionString: d.url, max: 1 }));
   }
 
   static async create(
@@ -59,6 +59,8 @@ export class StorageHarness {
       MASTER_KEY: masterKeySpec(),
       STORAGE_REGION_DATABASE_URLS: [...regions].map(([r, d]) => `${r}=${d.url}`).join(','),
       PURGE_INTERVAL_MS: '3600000',
+      // The test Postgres is shared by every test file running at once: small pools.
+      DATABASE_POOL_SIZE: '3',
       ...opts.env,
     });
     const ds = storageDataSource(db.url, 2);
