@@ -97,6 +97,8 @@ export class TestWorld {
         VERIFICATION_HOOK_URL: this.hookUrl,
         VERIFICATION_HOOK_TOKEN: HOOK_TOKEN,
         LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+        // Many test files run at once against one Postgres: keep each gateway's pool small.
+        DATABASE_POOL_SIZE: '3',
         ...extra,
       }),
     );
@@ -137,10 +139,12 @@ export class TestWorld {
     for (const c of this.clients) await c.close().catch(() => undefined);
     for (const a of this.apps) await a.close().catch(() => undefined);
     await this.codes.stop();
-    const jsm = await this.nc.jetstreamManager();
-    await jsm.streams.delete(`KV_${RateLimiter.bucketName(this.root)}`).catch(() => undefined);
-    await this.nc.drain().catch(() => undefined);
+    if (this.nc) {
+      const jsm = await this.nc.jetstreamManager();
+      await jsm.streams.delete(`KV_${RateLimiter.bucketName(this.root)}`).catch(() => undefined);
+      await this.nc.drain().catch(() => undefined);
+    }
     await deleteStreams(this.root);
-    await this.db.drop();
+    await this.db?.drop();
   }
 }
