@@ -19,7 +19,7 @@ const store = new MemoryStateStore();
 
 beforeAll(async () => {
   await world.init();
-  ({ url } = await world.gateway({ WS_HEARTBEAT_MS: '1000' }));
+  ({ url } = await world.gateway({ WS_HEARTBEAT_MS: '2000' }));
   // Heartbeats stay slow here, so only the send-buffer bound can close the paused connection.
   ({ url: slowUrl } = await world.gateway({
     WS_MAX_BUFFERED_BYTES: String(64 * 1024),
@@ -61,8 +61,8 @@ it('terminates a connection that stops answering heartbeats', async () => {
   const opened = Date.now();
   const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
   expect(code).toBe(1006);
-  expect(Date.now() - opened).toBeGreaterThanOrEqual(1000);
-  expect(Date.now() - opened).toBeLessThan(5000);
+  expect(Date.now() - opened).toBeGreaterThanOrEqual(2000);
+  expect(Date.now() - opened).toBeLessThan(10_000);
 });
 
 it('keeps a connection that answers heartbeats', async () => {
@@ -71,7 +71,7 @@ it('keeps a connection that answers heartbeats', async () => {
   ws.on('close', () => (closed = true));
   ws.on('message', () => undefined);
   await waitFor(() => ws.readyState === WebSocket.OPEN);
-  await new Promise((r) => setTimeout(r, 3000));
+  await new Promise((r) => setTimeout(r, 5000)); // two heartbeat rounds
   expect(closed).toBe(false);
   ws.close();
 });
