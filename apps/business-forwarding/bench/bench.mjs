@@ -158,6 +158,7 @@ async function main() {
   const wamids = [];
   let next = 0;
   let errors = 0;
+  const codes = {};
   t0 = performance.now();
   await Promise.all(
     Array.from({ length: CONC }, async () => {
@@ -176,13 +177,16 @@ async function main() {
         const b = await r.json();
         lat.push(performance.now() - s);
         if (r.status === 200) wamids.push([b.messages[0].id, users[i % users.length]]);
-        else errors++;
+        else {
+          errors++;
+          codes[b.error?.code] = (codes[b.error?.code] ?? 0) + 1;
+        }
       }
     }),
   );
   secs = (performance.now() - t0) / 1000;
   say(
-    `POST /messages (concurrency ${CONC}): ${SENDS} in ${secs.toFixed(2)} s = ${(SENDS / secs).toFixed(0)}/s, p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms, errors ${errors}`,
+    `POST /messages (concurrency ${CONC}): ${SENDS} in ${secs.toFixed(2)} s = ${(SENDS / secs).toFixed(0)}/s, p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms, errors ${errors} ${JSON.stringify(codes)}`,
   );
 
   // 3) status.update -> status webhooks (parallel partitions, one per message).

@@ -26,7 +26,6 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   private readonly owner: string;
   private readonly inflight = new Set<Promise<void>>();
   private readonly perEndpoint = new Map<string, number>();
-  private readonly endpointLimit = new Map<string, number>();
   private stopping = false;
   private loop?: Promise<void>;
 
@@ -77,16 +76,13 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     const free = this.config.WEBHOOK_WORKERS - this.inflight.size;
     if (free <= 0) return 0;
     const now = this.clock.now();
-    const full = [...this.perEndpoint.entries()].filter(
-      ([w, n]) => n >= (this.endpointLimit.get(w) ?? this.config.WEBHOOK_MAX_CONCURRENCY),
-    );
-    const lease = this.leaseUntil(now);
     const claimed = await this.outbox.claim(
       now,
       free,
-      lease,
+      this.leaseUntil(now),
       this.owner,
-      full.map(([w]) => w),
+      this.perEndpoint,
+      this.config.WEBHOOK_MAX_CONCURRENCY,
     );
     const skipped: string[] = [];
     let started = 0;
@@ -94,7 +90,6 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       const target = await this.targets.get(ev.waba_id);
       const busy = this.perEndpoint.get(ev.waba_id) ?? 0;
       const limit = Math.min(target?.maxConcurrency ?? 1, this.config.WEBHOOK_MAX_CONCURRENCY);
-      this.endpointLimit.set(ev.waba_id, limit);
       if (!target || busy >= limit) {
         skipped.push(ev.id);
         continue;

@@ -73,15 +73,18 @@ export class OutboxRepository {
   }
 
   /**
-   * Claims due partition heads. The heads are found with a skip scan over the partition index (one
-   * probe per partition), so the cost does not grow with how many events wait behind each head.
+   * Claims due partition heads, at most `room` per business: its endpoint's max_concurrency (capped by
+   * `cap`) minus what this process already has in flight there (`inflight`). The heads are found with
+   * a skip scan over the partition index (one probe per partition), so the cost does not grow with how
+   * many events wait behind each head.
    */
   async claim(
     now: Date,
     limit: number,
     leaseUntil: Date,
     owner: string,
-    skipWabas: string[],
+    inflight: Map<string, number>,
+    cap: number,
   ): Promise<ClaimedEvent[]> {
     return rows<ClaimedEvent>(
       this.ds,
@@ -91,17 +94,24 @@ export class OutboxRepository {
          SELECT n.partition_key, n.id FROM heads h CROSS JOIN LATERAL (
            SELECT partition_key, id FROM ${S}.webhook_events
            WHERE state = 'pending' AND partition_key > h.partition_key ORDER BY partition_key, id LIMIT 1) n),
+       busy AS (SELECT * FROM unnest($4::text[], $6::int[]) AS b(waba_id, n)),
+       cand AS (
+         SELECT x.id FROM (
+           SELECT e.id, e.next_attempt_at,
+                  row_number() OVER (PARTITION BY e.waba_id ORDER BY e.next_attempt_at, e.id) AS rn,
+                  LEAST(s.max_concurrency, $7) - COALESCE(b.n, 0) AS room
+           FROM heads JOIN ${S}.webhook_events e ON e.id = heads.id
+           JOIN ${S}.webhook_subscriptions s ON s.waba_id = e.waba_id
+           LEFT JOIN busy b ON b.waba_id = e.waba_id
+           WHERE e.state = 'pending' AND e.next_attempt_at <= $1 AND (e.lease_until IS NULL OR e.lease_until <= $1)) x
+         WHERE x.rn <= x.room ORDER BY x.next_attempt_at, x.id LIMIT $2),
        due AS (
-         SELECT e.id FROM heads JOIN ${S}.webhook_events e ON e.id = heads.id
-         JOIN ${S}.webhook_subscriptions s ON s.waba_id = e.waba_id
-         WHERE e.state = 'pending' AND e.next_attempt_at <= $1
-           AND (e.lease_until IS NULL OR e.lease_until <= $1)
-           AND NOT (e.waba_id = ANY($4::text[]))
-         LIMIT $2
-         FOR UPDATE OF e SKIP LOCKED)
+         SELECT e.id FROM ${S}.webhook_events e WHERE e.id IN (SELECT id FROM cand)
+           AND e.state = 'pending' AND (e.lease_until IS NULL OR e.lease_until <= $1)
+         FOR UPDATE SKIP LOCKED)
        UPDATE ${S}.webhook_events w SET lease_until = $3, lease_owner = $5 FROM due WHERE w.id = due.id
        RETURNING ${RETURNED}`,
-      [now, limit, leaseUntil, skipWabas, owner],
+      [now, limit, leaseUntil, [...inflight.keys()], owner, [...inflight.values()], cap],
     );
   }
 
