@@ -52,5 +52,9 @@ export const CryptoConfigSchema = BaseConfigSchema.extend({
     .max(24 * 30)
     .default(24),
   GATEWAY_RPC_TIMEOUT_MS: int(100, 60_000).default(5000),
+}).refine((c) => c.DATABASE_POOL_SIZE > 2 * c.CRYPTO_BATCHES_IN_FLIGHT, {
+  // Inbound and outbound each keep that many transactions open; other work needs connections too.
+  message: 'DATABASE_POOL_SIZE must be greater than 2 x CRYPTO_BATCHES_IN_FLIGHT',
+  path: ['DATABASE_POOL_SIZE'],
 });
 export type CryptoConfig = z.infer<typeof CryptoConfigSchema>;

@@ -40,6 +40,20 @@ export class KeyRing {
     return open(await this.keyFor(tenant, false), sealed, `${tenant}|${aad}`);
   }
 
+  /**
+   * Loads (and caches) the tenant's data key if one exists, never creating it; returns whether it exists.
+   * Lets a caller fetch keys before opening a database transaction instead of from inside one.
+   */
+  async load(tenant: string): Promise<boolean> {
+    try {
+      await this.keyFor(tenant, false);
+      return true;
+    } catch (err) {
+      if (err instanceof DataKeyDestroyedError) return false;
+      throw err;
+    }
+  }
+
   /** Crypto-shredding: removes the tenant's data key; returns whether one existed. */
   async destroy(tenant: string): Promise<boolean> {
     this.cache.delete(tenant);

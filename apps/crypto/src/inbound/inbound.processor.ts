@@ -59,6 +59,7 @@ export class InboundProcessor {
       else it.bytes = bytes;
     }
     const live = items.filter((it) => it.bytes);
+    await this.keys.warm(live.map((it) => it.env.phone_number_id));
     const out = live.length
       ? await inTransaction(this.ds, (r) => this.decryptAll(r, live))
       : { events: [], direct: [], duplicates: new Set<string>() };

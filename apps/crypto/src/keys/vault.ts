@@ -21,6 +21,19 @@ export class Vault {
     return this.ring.decrypt(phoneNumberId, sealed, `${kind}:${id}`);
   }
 
+  /**
+   * Loads the numbers' data keys into the cache before a transaction starts. A transaction holds a pool
+   * connection; if every connection were held by transactions each waiting for a data-key query, the
+   * pool would deadlock. `create` is only for provisioning a new number.
+   */
+  async warm(phoneNumberIds: string[], create = false): Promise<void> {
+    await Promise.all(
+      [...new Set(phoneNumberIds)].map((pn) =>
+        create ? this.ring.encrypt(pn, new Uint8Array(), 'warm') : this.ring.load(pn),
+      ),
+    );
+  }
+
   /** Crypto-shredding of one number: every sealed row of it becomes unreadable. */
   destroy(phoneNumberId: string): Promise<boolean> {
     return this.ring.destroy(phoneNumberId);

@@ -91,6 +91,7 @@ export class OutboundProcessor {
       }),
     );
     const live = items.filter((it) => !errors.has(it));
+    await this.keys.warm(live.map((it) => it.req.phone_number_id));
     const { events, direct } = live.length
       ? await inTransaction(this.ds, (r) => this.encryptAll(r, live))
       : { events: [], direct: [] };

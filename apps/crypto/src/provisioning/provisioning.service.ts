@@ -42,6 +42,7 @@ export class ProvisioningService {
     const { identityPrivate, identityPublic, registrationId, signed, lastResort } = keys;
     if (!identityPrivate || !identityPublic || !registrationId || !signed || !lastResort)
       throw new Error('incomplete keygen result');
+    await this.vault.warm([pn], true);
     return inTransaction(this.ds, async (r) => {
       const created = await this.prekeys.insertIdentity(
         r,
@@ -63,6 +64,7 @@ export class ProvisioningService {
 
   /** Tops the one-time pools up to the pool size when they fell below the threshold (one process at a time). */
   async refill(pn: string): Promise<{ ec: number; kyber: number }> {
+    await this.vault.warm([pn]);
     return inTransaction(this.ds, async (r) => {
       const id = await this.prekeys.lockIdentity(r, pn, true);
       if (!id) return { ec: 0, kyber: 0 };
@@ -106,6 +108,7 @@ export class ProvisioningService {
    * device that fetched a bundle just before can still start its session during the grace period.
    */
   async rotate(pn: string): Promise<{ signedId: number; lastResortId: number } | null> {
+    await this.vault.warm([pn]);
     return inTransaction(this.ds, async (r) => {
       const id = await this.prekeys.lockIdentity(r, pn, true);
       if (!id) return null;

@@ -24,6 +24,11 @@ function serialized<T>(runner: QueryRunner, fn: () => Promise<T>): Promise<T> {
 export class KeysRepository {
   constructor(private readonly vault: Vault) {}
 
+  /** Data keys of these numbers into the cache: call before opening the transaction (see Vault.warm). */
+  warm(pns: string[]): Promise<void> {
+    return this.vault.warm(pns);
+  }
+
   async identities(runner: QueryRunner, pns: string[]): Promise<Map<string, LocalIdentity>> {
     const out = new Map<string, LocalIdentity>();
     if (pns.length === 0) return out;

@@ -102,6 +102,9 @@ export class CryptoTestEnv {
       MASTER_KEY: this.masterKey,
       CRYPTO_WORKERS: '2',
       KEY_MAINTENANCE_INTERVAL_MS: '3600000',
+      // Small pools: the whole suite shares one Postgres (max_connections 100).
+      DATABASE_POOL_SIZE: '5',
+      CRYPTO_BATCHES_IN_FLIGHT: '2',
       ...extra,
     });
   }
