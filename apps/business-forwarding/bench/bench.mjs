@@ -76,7 +76,7 @@ async function main() {
       WEBHOOK_ALLOW_HTTP: 'true',
       WEBHOOK_POLL_MS: '50',
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_SERVICE_LOG ? 'inherit' : 'ignore', 'inherit'],
   });
   for (let i = 0; i < 200; i++) {
     if ((await fetch(`${base}/ready`).catch(() => undefined))?.ok) break;

@@ -464,4 +464,32 @@ describe('operator API', () => {
     }
     await waitFor(async () => (await admin(h, 'GET', `/erasures/${id}`)).body.state === 'completed');
   });
+
+  it('expires a token on request, and erases a whole business (tokens stop working, data gone)', async () => {
+    const t = await createTenant(h);
+    await userWrites(t, '4915100000061');
+    const second = await admin(h, 'POST', `/businesses/${t.waba}/tokens`, {});
+    const expired = await admin(h, 'PATCH', `/businesses/${t.waba}/tokens/${second.body.id}`, {
+      expires_at: new Date(h.clock.now().getTime() - 1000).toISOString(),
+    });
+    expect(expired.status).toBe(200);
+    expectError(await send({ ...t, token: second.body.access_token }, text('4915100000061')), 401, 190);
+    expect((await send(t, text('4915100000061'))).status).toBe(200);
+
+    const res = await admin(h, 'POST', `/businesses/${t.waba}/erasures`, { scope: 'business' });
+    expect(res.status).toBe(202);
+    expect(res.body.services['business-forwarding'].counts).toMatchObject({
+      webhook_events: 1,
+      outbound_messages: 1,
+    });
+    const order = await waitFor(() =>
+      published.find(
+        (p) => p.subject.endsWith(`business.erase_requested.${t.waba}`) && p.data.scope === 'business',
+      ),
+    );
+    expect(order?.data).toMatchObject({ phone_number_ids: [t.pnid], scope: 'business' });
+    expectError(await send(t, text('4915100000061')), 401, 190);
+    expect((await admin(h, 'GET', `/businesses/${t.waba}`)).status).toBe(404);
+    expect((await admin(h, 'GET', `/erasures/${res.body.request_id}`)).body.state).toBe('in_progress');
+  });
 });

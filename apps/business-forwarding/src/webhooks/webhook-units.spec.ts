@@ -2,6 +2,10 @@ import { createHmac } from 'node:crypto';
 import { CloudApiError } from '../common/errors';
 import { normalizePhone } from '../common/ids';
 import { parseSend } from '../cloud-api/message-validation';
+import { QualityService } from '../limits/quality.service';
+import type { BusinessForwardingConfig } from '../config';
+import type { LimitsRepository } from '../limits/limits.repository';
+import { systemClock } from '@relay/platform';
 import { backoffMs } from './backoff';
 import { statusesToEmit } from './status-sequence';
 import { asciiJson } from './webhook-body';
@@ -110,5 +114,19 @@ describe('parseSend', () => {
     expect(normalizePhone('+1 (650) 555-1234')).toBe('16505551234');
     expect(normalizePhone('650-555')).toBeUndefined();
     expect(normalizePhone('++49 151 2345678')).toBe('491512345678');
+  });
+});
+
+describe('QualityService.effectiveLimit', () => {
+  // Pure arithmetic: no repository call is made, so an empty stand-in is enough.
+  const q = new QualityService({} as BusinessForwardingConfig, systemClock, {} as LimitsRepository);
+  it('lowers the tier one step for YELLOW and two for RED, 250 being the floor', () => {
+    expect(q.effectiveLimit(10_000, 'GREEN')).toBe(10_000);
+    expect(q.effectiveLimit(10_000, 'YELLOW')).toBe(2000);
+    expect(q.effectiveLimit(10_000, 'RED')).toBe(250);
+    expect(q.effectiveLimit(0, 'YELLOW')).toBe(100_000);
+    expect(q.effectiveLimit(0, 'RED')).toBe(10_000);
+    expect(q.effectiveLimit(250, 'RED')).toBe(250);
+    expect(q.effectiveLimit(40, 'RED')).toBe(10);
   });
 });
