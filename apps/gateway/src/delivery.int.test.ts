@@ -1,9 +1,11 @@
+import type { INestApplication } from '@nestjs/common';
 import { MemoryStateStore, type DeviceClient, type IncomingMessage } from '@relay/device-sdk';
 import { waitFor } from '@relay/testing';
 import { TestWorld } from './test-support/gateway-harness.test';
 import { StorageStandIn } from './test-support/storage-stand-in.test';
 import { BusinessStandIn } from './test-support/business-stand-in.test';
 import { RawSocket, authOf } from './test-support/raw-socket.test';
+import { ConnectionRegistry } from './ws/connection-registry';
 
 // Real Postgres, NATS/JetStream, WebSocket and libsignal; storage (retransmission queue) and crypto
 // (the business's Signal identity) are stand-ins on real NATS, see test-support/.
@@ -12,6 +14,7 @@ const PNID = '1500000002';
 const BOB = '4915100000011';
 const to = { wa_id: BOB, device_id: 1 };
 let url: string;
+let app: INestApplication;
 let storage: StorageStandIn;
 let business: BusinessStandIn;
 const bobStore = new MemoryStateStore();
@@ -20,7 +23,7 @@ let bob: DeviceClient;
 beforeAll(async () => {
   await world.init();
   // A small delivery window makes the backlog drain in several pages.
-  ({ url } = await world.gateway({ WS_DELIVERY_WINDOW: '3' }));
+  ({ url, app } = await world.gateway({ WS_DELIVERY_WINDOW: '3' }));
   storage = new StorageStandIn(await world.bus('storage')).start();
   business = await new BusinessStandIn(await world.bus('crypto'), PNID).start();
   bob = await world.device(url, BOB, { store: bobStore });
@@ -98,5 +101,24 @@ it('accepts a resent envelope (same id) once: acknowledged twice, delivered to t
   await waitFor(() => business.received.some((r) => r.envelope.envelope_id === frame.id));
   await new Promise((r) => setTimeout(r, 300));
   expect(business.received.filter((r) => r.envelope.envelope_id === frame.id)).toHaveLength(1);
+  await client.close();
+});
+
+it('reconnects after the connection drops and sends what was written meanwhile', async () => {
+  const client = await world.reopen(bobStore);
+  const events: string[] = [];
+  client.on('connected', () => events.push('connected'));
+  client.on('disconnected', (d) => events.push(`disconnected ${d.code}`));
+  await client.connect();
+  const frame = await client.encrypt(PNID, { type: 'text', text: { body: 'written while offline' } });
+  // Sent from the disconnect handler: certainly before the reconnect, so it waits for it.
+  const answered = new Promise<{ duplicate: boolean }>((resolve, reject) =>
+    client.once('disconnected', () => client.request(frame).then(resolve, reject)),
+  );
+  // The gateway drops the connection as it does when shutting down (1001, not final).
+  app.get(ConnectionRegistry).get(BOB, 1)?.close(1001, 'going away');
+  expect(await answered).toEqual({ duplicate: false });
+  await waitFor(() => business.received.some((r) => r.envelope.envelope_id === frame.id));
+  expect(events).toEqual(['connected', 'disconnected 1001', 'connected']);
   await client.close();
 });
