@@ -47,6 +47,15 @@ describe('KeyRing on real Postgres', () => {
     expect((await ring.decrypt('biz-b', b, 'msg:1')).toString()).toBe('for b');
   });
 
+  it('loads an existing key without ever creating one', async () => {
+    const ring = new KeyRing(new DataKeyStore(q, 'svc'), new LocalKeyProvider(spec('m1')));
+    expect(await ring.load('biz-none')).toBe(false);
+    expect((await pg.query(`SELECT 1 FROM svc.data_keys WHERE tenant = 'biz-none'`)).rows).toEqual([]);
+    await ring.encrypt('biz-load', Buffer.from('x'), 'a');
+    const other = new KeyRing(new DataKeyStore(q, 'svc'), ring['provider']);
+    expect(await other.load('biz-load')).toBe(true);
+  });
+
   it('creates one key per tenant even when replicas race', async () => {
     const provider = new LocalKeyProvider(spec('m1'));
     const rings = Array.from({ length: 8 }, () => new KeyRing(new DataKeyStore(q, 'svc'), provider));
