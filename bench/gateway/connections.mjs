@@ -184,7 +184,7 @@ async function main() {
           NATS_URL,
           NATS_SUBJECT_ROOT: ROOT,
           DATABASE_URL: dbUrl,
-          DATABASE_POOL_SIZE: '20',
+          DATABASE_POOL_SIZE: '8',
           RATE_LIMIT_IP: '1000000:1',
           WS_HEARTBEAT_MS: '30000',
         },

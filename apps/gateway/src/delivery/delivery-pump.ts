@@ -7,6 +7,8 @@ import type { DeviceConnection } from '../ws/device-connection';
  * base64, so 32 of them keep a reply under NATS's default 1 MiB payload limit.
  */
 const PAGE = 32;
+/** A short reply smaller than this cannot have been cut for size (NATS's limit is 1 MiB). */
+const SHORT_PAGE_MAX_BYTES = 256 * 1024;
 const RETRY_MS = [250, 1000, 3000, 10_000];
 
 /**
@@ -84,9 +86,10 @@ export class DeliveryPump {
           });
           if (!sent) return;
         }
-        // Only an empty page ends the backlog: storage may return fewer items than asked (a reply
-        // must fit a NATS message), so a short page is not the end.
-        if (items.length === 0) {
+        // A short page ends the backlog, unless it is big: storage may return fewer items than asked
+        // to keep a reply within a NATS message, and then one more page is needed to be sure.
+        const bytes = items.reduce((n, i) => n + i.ciphertext.length, 0);
+        if (items.length === 0 || (items.length < limit && bytes < SHORT_PAGE_MAX_BYTES)) {
           if (!this.sentEmpty) {
             this.sentEmpty = true;
             this.conn.send({ type: 'queue_empty' });
