@@ -1,4 +1,9 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type BeforeApplicationShutdown,
+} from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { APP_LOGGER, CLOCK, type Clock } from '@relay/platform';
@@ -22,7 +27,7 @@ import { WebhookTargets, type WebhookTarget } from './webhook-targets';
 const RUN = 16;
 
 @Injectable()
-export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WebhookDispatcher implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly owner: string;
   private readonly inflight = new Set<Promise<void>>();
   private readonly perEndpoint = new Map<string, number>();
@@ -48,7 +53,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
     this.loop = this.run();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the database closes: in-flight runs finish their attempt and record it. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     this.signal.wake();
     await this.loop;

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import type { MessageStatusValue } from '@relay/protocol';
-import { rows } from '../common/sql';
 
 const S = 'business_forwarding';
 
@@ -29,20 +28,6 @@ export class OutboundMessagesRepository {
 
   async delete(wamid: string): Promise<void> {
     await this.ds.query(`DELETE FROM ${S}.outbound_messages WHERE wamid = $1`, [wamid]);
-  }
-
-  async lock(em: EntityManager, wamid: string): Promise<OutboundRow | undefined> {
-    const [r] = await rows<OutboundRow>(
-      em,
-      `SELECT wamid, phone_number_id, waba_id, wa_id, biz_opaque_enc, last_status
-       FROM ${S}.outbound_messages WHERE wamid = $1 FOR UPDATE`,
-      [wamid],
-    );
-    return r;
-  }
-
-  async setLastStatus(em: EntityManager, wamid: string, status: MessageStatusValue): Promise<void> {
-    await em.query(`UPDATE ${S}.outbound_messages SET last_status = $2 WHERE wamid = $1`, [wamid, status]);
   }
 
   async purge(before: Date): Promise<void> {

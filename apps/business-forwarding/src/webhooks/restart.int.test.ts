@@ -145,7 +145,7 @@ it('delivers every event, in order, after kill -9 and restart during retries', a
   await waitFor(async () => {
     const log = await admin({ url: url() }, 'GET', `/businesses/${t.waba}/webhook/attempts?limit=100`);
     return log.body.data.filter((a: { status_code: number }) => a.status_code === 503).length >= 5;
-  });
+  }, 30_000);
   // The inbound events are in the outbox (acked on NATS): what is at stake now is the webhook queue.
   // (An inbound message still unacked at a kill comes back after the consumer's ack wait, behind
   // newer ones: see docs/openapi.yaml, Webhook delivery.)
@@ -153,7 +153,7 @@ it('delivers every event, in order, after kill -9 and restart during retries', a
   await waitFor(async () => {
     const ci = await jsm.consumers.info(`${root.toUpperCase()}_INBOUND`, 'business-forwarding-inbound');
     return ci.num_ack_pending === 0 && ci.num_pending === 0;
-  });
+  }, 30_000);
   await kill9();
   // While it is down, more arrive on NATS (durable in JetStream until consumed).
   for (let i = 16; i <= 20; i++) await say(`m${i}`);
@@ -168,4 +168,4 @@ it('delivers every event, in order, after kill -9 and restart during retries', a
   expect(firstSeen(texts())).toEqual(expected);
   for (const id of ids) expect(firstSeen(statuses(id))).toEqual(['sent', 'delivered']);
   expect(receiver.received.every((x) => x.signatureValid)).toBe(true);
-});
+}, 180_000);
