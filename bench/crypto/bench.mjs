@@ -231,7 +231,6 @@ function cpuSnapshot(cryptoPids) {
   return {
     ...threadsOf(cryptoPids),
     crypto: sum(cryptoPids),
-    postgres: sum(pidsNamed('postgres')),
     nats: sum(pidsNamed('nats-server')),
     bench: cpuOf(process.pid),
   };
@@ -287,6 +286,7 @@ class World {
         HTTP_PORT: String(port),
         LOG_LEVEL: 'warn',
         PREKEY_POOL_SIZE: String(D + 50),
+        DATABASE_POOL_SIZE: '9',
         ...extra,
       });
       const child = spawn(process.execPath, [join(root, 'dist/apps/crypto/src/main.js')], {
@@ -326,6 +326,29 @@ class World {
     return done;
   }
 
+  /** CPU seconds of each Postgres backend serving this benchmark's database (the server may be shared). */
+  async backendCpu() {
+    const { Client } = require('pg');
+    const c = new Client({ connectionString: this.db.url });
+    await c.connect();
+    try {
+      const r = await c.query(
+        'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      return new Map(r.rows.map((x) => [String(x.pid), cpuOf(x.pid)]));
+    } finally {
+      await c.end();
+    }
+  }
+
+  /** Postgres CPU microseconds per message since `before` (backends opened meanwhile count fully). */
+  async backendCpuSince(before, n) {
+    const after = await this.backendCpu();
+    let s = 0;
+    for (const [pid, v] of after) s += v - (before.get(pid) ?? 0);
+    return Math.round((s * 1e6) / n);
+  }
+
   async teardown() {
     for (const c of this.children) c.kill('SIGKILL');
     await this.nc.close();
@@ -357,11 +380,13 @@ async function measure(world, processes, workers, devices, label) {
   );
   let watch = world.watch(`${world.root}.v1.inbound.message.${PN}`, envs.length);
   let procs = await world.start(processes, extra);
+  let pg0 = await world.backendCpu();
   let c0 = cpuSnapshot(procs.map((p) => p.child.pid));
   let m0 = machineTicks();
   const dec = await watch;
   const decBusy = busy(m0, machineTicks());
   const decCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), envs.length);
+  decCpu.postgres = await world.backendCpuSince(pg0, envs.length);
   await world.stop(procs);
   // Encrypt phase: D*M outbound requests (one device each).
   const reqs = [];
@@ -387,11 +412,13 @@ async function measure(world, processes, workers, devices, label) {
     }
   })();
   procs = await world.start(processes, extra);
+  pg0 = await world.backendCpu();
   c0 = cpuSnapshot(procs.map((p) => p.child.pid));
   m0 = machineTicks();
   const enc = await watch;
   const encBusy = busy(m0, machineTicks());
   const encCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), reqs.length);
+  encCpu.postgres = await world.backendCpuSince(pg0, reqs.length);
   await collecting;
   await world.stop(procs);
   // Keep the device side in step (and check the ciphertexts really decrypt).
@@ -551,6 +578,10 @@ async function main() {
       );
     }
     log('');
+    log(
+      '("crypto:*": threads of the crypto processes; "postgres": backends of this database; "nats": the whole',
+    );
+    log('nats-server process, which other users of the machine share; "bench": this script.)');
     log('Service figures include NATS consume + publish with acks, Postgres transactions (row locks, sealed');
     log(
       'session rows, outbox), AES-GCM at rest; everything shares the same cores (Postgres and NATS included).',

@@ -6,15 +6,6 @@ export async function rows<T>(runner: QueryRunner, sql: string, params: unknown[
   return r.records;
 }
 
-export async function affected(runner: QueryRunner, sql: string, params: unknown[] = []): Promise<number> {
-  const r = (await runner.query(sql, params, true)) as { affected?: number; records: unknown[] };
-  return r.affected ?? r.records.length;
-}
-
-/**
- * A multi-row VALUES list with one placeholder per value: Buffers then travel as binary parameters, where
- * an unnest() of a bytea[] array would hex-encode every blob into one huge text literal.
- */
 /** Rows per multi-row statement (Postgres allows 65535 parameters per statement). */
 export const MAX_ROWS = 1000;
 
@@ -25,6 +16,10 @@ export async function forChunks<T>(
   for (let at = 0; at < items.length; at += MAX_ROWS) await fn(items.slice(at, at + MAX_ROWS), at);
 }
 
+/**
+ * A multi-row VALUES list with one placeholder per value: Buffers then travel as binary parameters, where
+ * an unnest() of a bytea[] array would hex-encode every blob into one huge text literal.
+ */
 export function valuesList(rowCount: number, casts: string[]): string {
   const out: string[] = [];
   for (let r = 0; r < rowCount; r++) {
