@@ -237,6 +237,22 @@ describe('abuse reports, erasure, connections and devices', () => {
     const done = await waitFor(() => erasures.find((e) => e.request_id === requestId));
     expect(done?.service).toBe('gateway');
     expect(done?.counts.business_blocks).toBe(1);
+
+    // A whole business erased: every user's block of its numbers goes.
+    await alice.report(PNID, 'block');
+    const all = randomUUID();
+    await observer.publish(
+      'business.erase_requested',
+      { waba_id: '77' },
+      {
+        request_id: all,
+        waba_id: '77',
+        phone_number_ids: [PNID],
+        scope: 'business',
+        at: new Date().toISOString(),
+      },
+    );
+    expect((await waitFor(() => erasures.find((e) => e.request_id === all)))?.counts.business_blocks).toBe(1);
   });
 
   it('closes the older connection (4409) when the same device connects again', async () => {
@@ -255,6 +271,15 @@ describe('abuse reports, erasure, connections and devices', () => {
     const closed: number[] = [];
     second.on('closed', (c) => closed.push(c.code));
     await second.connect();
+    const list = async () =>
+      (
+        (await (
+          await fetch(`${url}/v1/devices`, { headers: { authorization: authOf(aliceStore) } })
+        ).json()) as {
+          devices: { device_id: number }[];
+        }
+      ).devices.map((d) => d.device_id);
+    expect(await list()).toEqual([1, 2]);
     const res = await fetch(`${url}/v1/devices/2`, {
       method: 'DELETE',
       headers: { authorization: authOf(aliceStore) },
@@ -262,5 +287,6 @@ describe('abuse reports, erasure, connections and devices', () => {
     expect(res.status).toBe(204);
     await waitFor(() => closed.includes(4403));
     await expect(second.keyCounts()).rejects.toMatchObject({ status: 401, code: 'unauthorized' });
+    expect(await list()).toEqual([1]);
   });
 });

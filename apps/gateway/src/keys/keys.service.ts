@@ -52,6 +52,14 @@ export class KeysService {
 
   private async store(where: { waId: string; deviceId: number }, req: UploadKeysRequest): Promise<void> {
     await this.ds.transaction(async (em) => {
+      // Device row first, as a device removal does (then its keys): the same lock order means an
+      // upload and a removal of the same device wait for each other instead of deadlocking. It also
+      // makes two uploads of one device take turns.
+      const locked: unknown[] = await em.query(
+        `SELECT 1 FROM "gateway"."devices" WHERE wa_id = $1 AND device_id = $2 FOR UPDATE`,
+        [where.waId, where.deviceId],
+      );
+      if (locked.length === 0) throw new GatewayError('unauthorized', 'device no longer exists');
       const patch: Partial<DeviceRow> = {};
       if (req.signed_prekey) {
         patch.signedPrekeyId = req.signed_prekey.id;
