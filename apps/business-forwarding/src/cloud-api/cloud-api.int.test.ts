@@ -208,6 +208,21 @@ describe('POST /{version}/{phone-number-id}/messages', () => {
       100,
     );
     expectError(await send(a, text(USER, 'x'.repeat(4097))), 400, 100);
+    const huge = JSON.stringify(text(USER, 'x'.repeat(2 * 1024 * 1024)));
+    expectError(
+      await call(h.url, 'POST', `/v23.0/${a.pnid}/messages`, { token: a.token, raw: huge }),
+      400,
+      100,
+    );
+    expectError(
+      await call(h.url, 'POST', `/v23.0/${a.pnid}/messages`, {
+        token: a.token,
+        raw: 'to=1',
+        headers: { 'Content-Type': 'text/plain' },
+      }),
+      400,
+      100,
+    );
     expectError(await send(a, { ...text(USER), type: 'carrier_pigeon' }), 400, 100);
     expectError(await call(h.url, 'POST', `/v23.0/${a.pnid}/media`, { token: a.token, body: {} }), 400, 100);
     expectError(

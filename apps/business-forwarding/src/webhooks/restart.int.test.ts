@@ -162,7 +162,7 @@ it('delivers every event, in order, after kill -9 and restart during retries', a
   await startProcess();
   await waitFor(
     () => firstSeen(texts()).length === 21 && ids.every((id) => firstSeen(statuses(id)).length === 2),
-    30_000,
+    60_000,
   );
   const expected = Array.from({ length: 21 }, (_, i) => `m${String(i).padStart(2, '0')}`);
   expect(firstSeen(texts())).toEqual(expected);
