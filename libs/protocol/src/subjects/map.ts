@@ -76,9 +76,10 @@ export const EVENTS = {
     stream: 'DELIVERY',
     tokens: ['wa_id', 'device_id'],
     schema: DeviceCiphertext,
-    description: 'An outbound message encrypted for one device of the recipient.',
+    description:
+      'An outbound message encrypted for one device of the recipient. storage queues it and wakes the gateway (device.pending), which pushes it from the queue.',
     producers: ['crypto'],
-    consumers: ['storage', 'gateway'],
+    consumers: ['storage'],
   }),
   'status.update': event({
     stream: 'STATUS',
