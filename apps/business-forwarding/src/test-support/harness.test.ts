@@ -29,6 +29,19 @@ import type { RandomSource } from '../common/tokens';
 export const OPERATOR_TOKEN = `op_${randomBytes(24).toString('hex')}`;
 export const MASTER_KEY = `test:${randomBytes(32).toString('base64')}`;
 
+/** A second replica on the same database, NATS root and clock (for cross-replica behaviour). */
+export async function startReplica(h: Harness): Promise<{ url: string; close(): Promise<void> }> {
+  const app = await startService(
+    {
+      service: 'business-forwarding',
+      configSchema: BusinessForwardingConfigSchema,
+      module: (c) => AppModule.register(c, { clock: h.clock as Clock }),
+    },
+    h.env,
+  );
+  return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
+}
+
 export interface Harness {
   app: NestExpressApplication;
   url: string;
