@@ -43,8 +43,8 @@ beforeAll(async () => {
   ring = new KeyRing(new DataKeyStore(q, 'storage'), new LocalKeyProvider(String(h.env.MASTER_KEY)));
 });
 afterAll(async () => {
-  await proc.kill9();
-  await h.close();
+  await proc?.kill9();
+  await h?.close();
 });
 
 describe('kill -9', () => {

@@ -71,6 +71,8 @@ export class StorageConsumers implements OnApplicationBootstrap {
       items: await this.pending.list(req.to, req.after_seq ?? 0, req.limit, 'gateway'),
     }));
     this.bus.respond('storage.ack', async (req) => ({ removed: await this.pending.ack(req.to, req.wamids) }));
+    // The service counts as started once the server has our RPC subscriptions.
+    await this.bus.nc.flush();
   }
 
   /** Waits (bounded) until the given durable consumers have nothing pending or unacknowledged. */

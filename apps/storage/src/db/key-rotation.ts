@@ -1,4 +1,9 @@
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { Logger } from 'pino';
 import { APP_CONFIG, APP_LOGGER } from '@relay/platform';
 import type { StorageConfig } from '../config';
@@ -10,7 +15,7 @@ import { StorageDatabases } from './storage-databases';
  * keeps serving (old wrappings still open). When the log reports 0 left, the old key can be removed.
  */
 @Injectable()
-export class KeyRotation implements OnApplicationBootstrap {
+export class KeyRotation implements OnApplicationBootstrap, BeforeApplicationShutdown {
   done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -24,6 +29,10 @@ export class KeyRotation implements OnApplicationBootstrap {
     this.done = this.rotateAll().catch((err: Error) => {
       this.log.error({ err: err.message }, 'data key rewrap failed; it resumes at the next start');
     });
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.done;
   }
 
   private async rotateAll(): Promise<void> {

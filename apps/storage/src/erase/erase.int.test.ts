@@ -69,7 +69,7 @@ beforeAll(async () => {
   );
   await waitFor(async () => (await h.count('default', 'numbers')) === 2);
 });
-afterAll(() => h.close());
+afterAll(() => h?.close());
 
 describe('erasure on the business’s order', () => {
   it("erasing a user removes their data in every region and leaves everyone else's", async () => {

@@ -11,7 +11,7 @@ beforeAll(async () => {
   h = await StorageHarness.create('atrest', { regions: ['DE'] });
   await h.start(clock);
 });
-afterAll(() => h.close());
+afterAll(() => h?.close());
 
 describe('no message text at rest', () => {
   it("a pg_dump of every storage database contains none of the messages' text", async () => {

@@ -49,7 +49,7 @@ beforeAll(async () => {
   h = await StorageHarness.create('regions', { regions: ['DE', 'IN'] });
   await h.start(clock);
 });
-afterAll(() => h.close());
+afterAll(() => h?.close());
 
 describe('Local Storage (data residency)', () => {
   it('migrates every regional database (tools/migrate.mjs calls migrateExtra)', async () => {

@@ -1,4 +1,9 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { Logger } from 'pino';
 import { APP_CONFIG, APP_LOGGER } from '@relay/platform';
 import type { StorageConfig } from '../config';
@@ -6,7 +11,7 @@ import { Purger } from './purger';
 
 /** Purges at start (finishing whatever a crashed run left) and then every PURGE_INTERVAL_MS. */
 @Injectable()
-export class PurgeScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+export class PurgeScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<unknown> = Promise.resolve();
 
@@ -22,7 +27,8 @@ export class PurgeScheduler implements OnApplicationBootstrap, OnApplicationShut
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the databases close: a purge in progress finishes its batch (a kill -9 would lose only that). */
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
     await this.current;
   }

@@ -51,7 +51,7 @@ beforeAll(async () => {
   h = await StorageHarness.create('retention', { regions: ['DE'] });
   await h.start(clock);
 });
-afterAll(() => h.close());
+afterAll(() => h?.close());
 
 describe('retention, enforced (clock-controlled)', () => {
   it('content streams keep messages no longer than the retention limit', async () => {

@@ -30,7 +30,7 @@ beforeAll(async () => {
   );
   await waitFor(() => h.count('default', 'numbers'));
 });
-afterAll(() => h.close());
+afterAll(() => h?.close());
 
 async function deliver(c: EventPayload<'delivery.ciphertext'>, msgId?: string) {
   await h.producer.publish('delivery.ciphertext', { wa_id: c.to.wa_id, device_id: c.to.device_id }, c, {
