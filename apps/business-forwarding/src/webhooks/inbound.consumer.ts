@@ -1,13 +1,13 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { NatsBus, PermanentError, type ConsumerHandle } from '@relay/platform';
-import type { InboundMessage } from '@relay/protocol';
+import type { InboundFailure, InboundMessage } from '@relay/protocol';
 import { KeyedBatcher } from '../common/keyed-batcher';
 import { rows } from '../common/sql';
 import { TenantRepository } from '../tenancy/tenant.repository';
 import { DispatchSignal } from './dispatch-signal';
 import { WebhookEventWriter } from './event-writer.service';
-import { messageEnvelope } from './webhook-body';
+import { messageEnvelope, unsupportedEnvelope } from './webhook-body';
 
 const S = 'business_forwarding';
 
@@ -18,7 +18,7 @@ const S = 'business_forwarding';
  */
 @Injectable()
 export class InboundConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private handle?: ConsumerHandle;
+  private readonly handles: ConsumerHandle[] = [];
   private readonly batcher = new KeyedBatcher<InboundMessage>((_, items) => this.onMessages(items));
 
   constructor(
@@ -30,15 +30,51 @@ export class InboundConsumer implements OnApplicationBootstrap, OnApplicationShu
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.handle = await this.bus.consume(
-      'inbound.message',
-      { durable: 'business-forwarding-inbound', concurrency: 64, ackWaitMs: 10_000 },
-      (m) => this.batcher.add(m.phone_number_id, m),
+    this.handles.push(
+      await this.bus.consume(
+        'inbound.message',
+        { durable: 'business-forwarding-inbound', concurrency: 64, ackWaitMs: 10_000 },
+        (m) => this.batcher.add(m.phone_number_id, m),
+      ),
+      await this.bus.consume(
+        'inbound.failure',
+        { durable: 'business-forwarding-inbound-failure', concurrency: 8 },
+        (f) => this.onFailure(f),
+      ),
     );
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.handle?.stop();
+    await Promise.all(this.handles.map((h) => h.stop()));
+  }
+
+  /**
+   * Only content the relay cannot represent reaches the business (as Cloud API's `unsupported`
+   * message). Undecryptable, replayed or misaddressed envelopes are transport matters between the
+   * device and the relay: Cloud API does not report those to businesses either.
+   */
+  async onFailure(f: InboundFailure): Promise<void> {
+    if (f.reason !== 'invalid_plaintext') return;
+    const number = await this.tenants.number(f.phone_number_id);
+    if (!number) return;
+    const recorded = await this.ds.transaction(async (em) => {
+      const blocked = await rows(
+        em,
+        `SELECT 1 FROM ${S}.blocked_users WHERE phone_number_id = $1 AND wa_id = $2`,
+        [f.phone_number_id, f.from.wa_id],
+      );
+      if (blocked.length) return 0;
+      return this.writer.record(em, number, [
+        {
+          dedupeKey: `m:wamid.${f.envelope_id}`,
+          partitionKey: `m:${f.phone_number_id}`,
+          kind: 'message',
+          waId: f.from.wa_id,
+          envelope: unsupportedEnvelope(number, f),
+        },
+      ]);
+    });
+    if (recorded) this.signal.wake();
   }
 
   /** One number's messages, in stream order, in one transaction (one round of publishes). */

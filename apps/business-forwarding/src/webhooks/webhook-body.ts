@@ -1,4 +1,10 @@
-import type { InboundMessage, WebhookEnvelope, WebhookMessage, WebhookStatus } from '@relay/protocol';
+import type {
+  InboundFailure,
+  InboundMessage,
+  WebhookEnvelope,
+  WebhookMessage,
+  WebhookStatus,
+} from '@relay/protocol';
 import { displayDigits, unixSeconds } from '../common/ids';
 
 export interface NumberInfo {
@@ -57,6 +63,33 @@ export function messageEnvelope(n: NumberInfo, m: InboundMessage): WebhookEnvelo
     ...(n.identity_key_check ? { identity_key_hash: m.identity_key_hash } : {}),
   };
   return envelope(n, { contacts: [contact], messages: [message] });
+}
+
+/**
+ * A user message the relay received but cannot show (its content is not a type the relay carries):
+ * Cloud API's `unsupported` message with error 131051. The envelope id stands in for the message id.
+ */
+export function unsupportedEnvelope(n: NumberInfo, f: InboundFailure): WebhookEnvelope {
+  const details = 'Message type is currently not supported.';
+  return envelope(n, {
+    contacts: [{ profile: { name: '' }, wa_id: f.from.wa_id }],
+    messages: [
+      {
+        from: f.from.wa_id,
+        id: `wamid.${f.envelope_id}`,
+        timestamp: unixSeconds(new Date(f.failed_at)),
+        type: 'unsupported',
+        errors: [
+          {
+            code: 131051,
+            title: 'Message type unknown',
+            message: 'Message type unknown',
+            error_data: { details },
+          },
+        ],
+      },
+    ],
+  });
 }
 
 export function statusEnvelope(n: NumberInfo, s: WebhookStatus): WebhookEnvelope {

@@ -82,7 +82,8 @@ const statusesOf = (r: WebhookReceiver, wamid: string) =>
 const textsOf = (r: WebhookReceiver) =>
   r.accepted
     .map(valueOf)
-    .flatMap((v) => (v.messages ?? []).map((m: { text: { body: string } }) => m.text.body));
+    .flatMap((v) => (v.messages ?? []).filter((m: { type: string }) => m.type === 'text'))
+    .map((m: { text: { body: string } }) => m.text.body);
 
 /** Moves time forward and lets the dispatcher look at once. */
 function advance(ms: number) {
@@ -389,6 +390,39 @@ describe('webhook delivery', () => {
     await userSays(t, '4915122220009', 'from someone else');
     await waitFor(() => textsOf(r).includes('from someone else'));
     expect(textsOf(r)).toEqual(['one', 'two', 'from someone else']);
+  });
+
+  it('reports content it cannot carry as an unsupported message (131051), and nothing for undecryptable envelopes', async () => {
+    const t = await createTenant(h);
+    const r = await subscribed(t);
+    const failure = (reason: 'invalid_plaintext' | 'undecryptable', id: string) =>
+      publishAs(
+        h.nc,
+        h.root,
+        'inbound.failure',
+        { phone_number_id: t.pnid },
+        {
+          envelope_id: id,
+          phone_number_id: t.pnid,
+          from: { wa_id: '4915122220010', device_id: 1 },
+          reason,
+          detail: 'stand-in for crypto',
+          failed_at: h.clock.now().toISOString(),
+        },
+      );
+    await failure('undecryptable', 'envAAAAAAAA1');
+    await failure('invalid_plaintext', 'envAAAAAAAA2');
+    await userSays(t, '4915122220010', 'after');
+    await waitFor(() => textsOf(r).includes('after'));
+    expect(r.accepted).toHaveLength(2);
+    const v = valueOf(r.accepted[0]);
+    expect(v.messages[0]).toMatchObject({
+      from: '4915122220010',
+      id: 'wamid.envAAAAAAAA2',
+      type: 'unsupported',
+      errors: [{ code: 131051, title: 'Message type unknown' }],
+    });
+    expect(WebhookEnvelope.safeParse(r.accepted[0].json).success).toBe(true);
   });
 
   it('dead-letters events nobody could deliver and purges everything past the retention limit', async () => {

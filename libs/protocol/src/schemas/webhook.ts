@@ -50,7 +50,16 @@ export const WebhookReactionMessage = z
   })
   .strict();
 
-export const WebhookMessage = z.discriminatedUnion('type', [WebhookTextMessage, WebhookReactionMessage]);
+/** A message the relay could not turn into content (e.g. a type it does not carry), as Meta reports it. */
+export const WebhookUnsupportedMessage = z
+  .object({ ...MessageBase, type: z.literal('unsupported'), errors: z.array(WebhookError).min(1).max(4) })
+  .strict();
+
+export const WebhookMessage = z.discriminatedUnion('type', [
+  WebhookTextMessage,
+  WebhookReactionMessage,
+  WebhookUnsupportedMessage,
+]);
 export type WebhookMessage = z.infer<typeof WebhookMessage>;
 
 export const WebhookStatus = z
