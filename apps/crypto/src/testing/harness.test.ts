@@ -62,7 +62,7 @@ export class CryptoTestEnv {
   async setup(label: string): Promise<void> {
     this.db = await createTestDatabase(label);
     this.root = testSubjectRoot(label);
-    this.ds = cryptoDataSource(this.db.url, 4);
+    this.ds = cryptoDataSource(this.db.url, 2);
     await migrate(this.ds);
     this.nc = await connect({ servers: TEST_NATS_URL, name: `test-${label}` });
     const jsm = await this.nc.jetstreamManager();
