@@ -8,6 +8,13 @@ import { StorageDatabases } from '../db/storage-databases';
 import { affected, type StoreDb } from '../db/store-db';
 import { pendingAad } from './pending-writer';
 
+/**
+ * Base64 ciphertext per storage.pending reply: well inside NATS's 1 MiB message with the JSON around it.
+ * A reply cut for size therefore still carries more than 256 KiB (an item is at most 512 KiB), which is
+ * how the gateway tells a cut page from the end of the queue.
+ */
+export const MAX_REPLY_CIPHERTEXT_CHARS = 800 * 1024;
+
 interface PendingRow {
   seq: string;
   wamid: string;
@@ -47,9 +54,14 @@ export class PendingQueue {
       .sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1))
       .slice(0, limit);
     const items: PendingItem[] = [];
+    let bytes = 0;
     for (const { db, row } of merged) {
       const ct = await this.open(db, row, to);
       if (!ct) continue;
+      const size = Math.ceil(ct.length / 3) * 4;
+      // The reply must fit in one NATS message: fewer items than asked, never fewer than one.
+      if (items.length > 0 && bytes + size > MAX_REPLY_CIPHERTEXT_CHARS) break;
+      bytes += size;
       items.push({
         seq: Number(row.seq),
         wamid: row.wamid,

@@ -124,6 +124,29 @@ describe('retransmission queue', () => {
     expect(seen.every((i, k) => k === 0 || i.seq > seen[k - 1].seq)).toBe(true);
   });
 
+  it('keeps each reply within one NATS message: big ciphertexts come in shorter pages', async () => {
+    const user = newWaId();
+    const big = Array.from({ length: 5 }, (_, i) => outbound(pn, user, `big${i}`, clock.now()));
+    for (const m of big) await deliver(ciphertext(m, 1, clock.now(), Buffer.alloc(200 * 1024, 7)));
+    await waitFor(async () => (await h.count('default', 'pending', 'wa_id = $1', [user])) === 5);
+    const first = await h.producer.request('storage.pending', {
+      to: { wa_id: user, device_id: 1 },
+      limit: 10,
+    });
+    expect(first.items.length).toBeGreaterThan(0);
+    expect(first.items.length).toBeLessThan(5);
+    const chars = first.items.reduce((n, i) => n + i.ciphertext.length, 0);
+    expect(chars).toBeGreaterThan(256 * 1024);
+    const rest = await h.producer.request('storage.pending', {
+      to: { wa_id: user, device_id: 1 },
+      after_seq: first.items[first.items.length - 1].seq,
+      limit: 10,
+    });
+    const all = [...first.items, ...rest.items];
+    expect(all.length).toBeLessThanOrEqual(5);
+    expect(all.map((i) => i.wamid)).toEqual(big.slice(0, all.length).map((m) => m.wamid));
+  });
+
   it('stores the ciphertext sealed, not as received', async () => {
     const m = outbound(pn, newWaId(), 'x', clock.now());
     const raw = Buffer.from('end-to-end ciphertext bytes, still sealed at rest');
