@@ -20,6 +20,7 @@ import { identityPublic, newDeviceState, newKyberPreKeys, newPreKeys, newSignedP
 import { StateStores } from './signal-stores';
 import { DeviceCipher, type IncomingMessage } from './cipher';
 import { FrameChannel } from './frame-channel';
+import { AckQueue } from './ack-queue';
 import type { DeviceState } from './state';
 import type { DeviceStateStore } from './store';
 
@@ -61,6 +62,7 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   private channel?: FrameChannel;
   private serial: Promise<unknown> = Promise.resolve();
   private refillTimer?: NodeJS.Timeout;
+  private readonly acks = new AckQueue((wamids, outcome) => this.ack(wamids, outcome));
 
   private constructor(
     private readonly state: DeviceState,
@@ -211,6 +213,7 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
 
   async close(): Promise<void> {
     clearTimeout(this.refillTimer);
+    this.acks.flush();
     const c = this.channel;
     this.channel = undefined;
     await c?.stop();
@@ -246,6 +249,7 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   }
 
   markRead(phoneNumberId: string, wamids: string[]): Promise<{ duplicate: boolean }> {
+    this.acks.flush(); // queued acks first: 'delivered' before 'read'
     return this.request({
       type: 'receipt',
       id: frameId(),
@@ -275,11 +279,10 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
   private async receive(f: MessageFrame): Promise<void> {
     const r = await this.cipher.decrypt(f);
     await this.save();
-    // Saved, so the relay may forget it: ack before the app sees it, so a read receipt the app sends
-    // from its handler follows the delivered status.
-    if (this.opts.autoAck !== false) {
-      void this.ack([f.wamid], r.kind === 'failed' ? 'undecryptable' : 'delivered').catch(() => undefined);
-    }
+    // Saved, so the relay may forget it: the ack is queued before the app sees the message, so a read
+    // receipt sent from the app's handler follows the delivered status.
+    if (this.opts.autoAck !== false)
+      this.acks.add(f.wamid, r.kind === 'failed' ? 'undecryptable' : 'delivered');
     if (r.kind === 'message') this.emit('message', r.message);
     if (r.kind === 'failed') {
       this.emit('decryption_failed', { wamid: f.wamid, phone_number_id: f.from, error: r.error });
