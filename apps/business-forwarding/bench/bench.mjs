@@ -239,6 +239,14 @@ async function main() {
   await pgAdmin.end();
 }
 
+// A bench stopped from outside must not leave its service process behind.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    proc?.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
 main()
   .catch((err) => {
     process.stderr.write(`${err.stack}\n`);

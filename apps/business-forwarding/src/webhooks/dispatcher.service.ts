@@ -106,7 +106,9 @@ export class WebhookDispatcher implements OnApplicationBootstrap, BeforeApplicat
         const n = (this.perEndpoint.get(ev.waba_id) ?? 1) - 1;
         if (n <= 0) this.perEndpoint.delete(ev.waba_id);
         else this.perEndpoint.set(ev.waba_id, n);
-        this.signal.wake();
+        // Claim again once half an endpoint's slots are free, not per slot: each claim round scans
+        // the partition heads, so fewer, larger rounds.
+        if (n <= Math.floor(limit / 2)) this.signal.wake();
       });
       this.inflight.add(p);
       started++;
