@@ -132,21 +132,21 @@ export class WebhookDispatcher implements OnApplicationBootstrap, BeforeApplicat
         results.push(r);
         if (r.state !== 'delivered' || this.stopping) break;
       }
-      const recorded = await this.outbox.complete(this.owner, results).then(
-        () => true,
-        (err: Error) => {
-          // The leases expire and the events are retried: at-least-once, never lost.
-          this.log.error({ err: err.message }, 'could not record webhook attempts');
-          return false;
-        },
-      );
-      const rest = run.slice(results.length).map((e) => e.id);
-      if (rest.length) await this.outbox.release(rest, this.owner).catch(() => undefined);
-      if (!recorded || this.stopping || results[results.length - 1].state !== 'delivered') return;
+      const more = results.length === run.length && results[results.length - 1].state === 'delivered';
       const now = this.clock.now();
-      run = await this.outbox
-        .claimRun(first.partition_key, now, this.leaseUntil(now, RUN), this.owner, RUN)
-        .catch(() => []);
+      const next =
+        more && !this.stopping
+          ? { partitionKey: first.partition_key, now, leaseUntil: this.leaseUntil(now, RUN), limit: RUN }
+          : null;
+      const rest = run.slice(results.length).map((e) => e.id);
+      try {
+        run = await this.outbox.finishRun(this.owner, results, next);
+      } catch (err) {
+        // The leases expire and the events are retried: at-least-once, never lost.
+        this.log.error({ err: (err as Error).message }, 'could not record webhook attempts');
+        return;
+      }
+      if (rest.length) await this.outbox.release(rest, this.owner).catch(() => undefined);
       target = run.length ? await this.targets.get(run[0].waba_id) : undefined;
       if (run.length && !target)
         await this.outbox.release(

@@ -115,33 +115,6 @@ export class OutboxRepository {
     );
   }
 
-  /**
-   * After a delivery, the next events of the same partition (up to `limit`), as long as they are due
-   * and free: one runner works through a partition without a claim round per event. Waits on (never
-   * skips) locked rows, so it can never take an event out of order.
-   */
-  async claimRun(
-    partitionKey: string,
-    now: Date,
-    leaseUntil: Date,
-    owner: string,
-    limit: number,
-  ): Promise<ClaimedEvent[]> {
-    return rows<ClaimedEvent>(
-      this.ds,
-      `WITH n AS (
-         SELECT id, next_attempt_at, lease_until FROM ${S}.webhook_events
-         WHERE partition_key = $1 AND state = 'pending' ORDER BY id LIMIT $5 FOR UPDATE),
-       stop AS (
-         SELECT COALESCE(min(id), 9223372036854775807) AS id FROM n
-         WHERE next_attempt_at > $2 OR (lease_until IS NOT NULL AND lease_until > $2))
-       UPDATE ${S}.webhook_events w SET lease_until = $3, lease_owner = $4 FROM n
-       WHERE w.id = n.id AND n.id < (SELECT id FROM stop)
-       RETURNING ${RETURNED}`,
-      [partitionKey, now, leaseUntil, owner, limit],
-    );
-  }
-
   async release(ids: string[], owner: string): Promise<void> {
     if (ids.length === 0) return;
     await this.ds.query(
@@ -150,11 +123,20 @@ export class OutboxRepository {
     );
   }
 
-  /** Records attempts and their outcomes in one statement; a delivered event drops its body. */
-  async complete(owner: string, results: (AttemptResult & { id: string })[]): Promise<void> {
-    if (results.length === 0) return;
+  /**
+   * Records a run's attempts and outcomes (a delivered event drops its body) and, when `more` is set,
+   * claims the next events of the same partition (up to `limit`, as long as they are due and free),
+   * all in one statement: a runner works through a partition with one round trip per run. The next
+   * rows are locked without SKIP LOCKED, so a run can never take an event out of order.
+   */
+  async finishRun(
+    owner: string,
+    results: (AttemptResult & { id: string })[],
+    next: { partitionKey: string; now: Date; leaseUntil: Date; limit: number } | null,
+  ): Promise<ClaimedEvent[]> {
     const col = <K extends keyof (typeof results)[number]>(k: K) => results.map((r) => r[k]);
-    await this.ds.query(
+    return rows<ClaimedEvent>(
+      this.ds,
       `WITH r AS (
          SELECT * FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[], $7::text[], $8::int[])
            AS r(id, state, next_at, at, status_code, error, latency)),
@@ -163,9 +145,21 @@ export class OutboxRepository {
            lease_until = NULL, lease_owner = NULL, last_error = r.error,
            delivered_at = CASE WHEN r.state = 'delivered' THEN r.at ELSE NULL END,
            body_enc = CASE WHEN r.state = 'delivered' THEN NULL ELSE e.body_enc END
-         FROM r WHERE e.id = r.id AND e.lease_owner = $1 RETURNING e.id, e.waba_id)
-       INSERT INTO ${S}.webhook_attempts (event_id, waba_id, attempted_at, status_code, error, latency_ms)
-       SELECT u.id, u.waba_id, r.at, r.status_code, r.error, r.latency FROM u JOIN r ON r.id = u.id ORDER BY u.id`,
+         FROM r WHERE e.id = r.id AND e.lease_owner = $1 RETURNING e.id, e.waba_id),
+       a AS (
+         INSERT INTO ${S}.webhook_attempts (event_id, waba_id, attempted_at, status_code, error, latency_ms)
+         SELECT u.id, u.waba_id, r.at, r.status_code, r.error, r.latency FROM u JOIN r ON r.id = u.id ORDER BY u.id),
+       n AS (
+         SELECT id, next_attempt_at, lease_until FROM ${S}.webhook_events
+         WHERE $9::text IS NOT NULL AND partition_key = $9 AND state = 'pending' AND NOT (id = ANY($2::bigint[]))
+           AND (SELECT count(*) FROM u) = cardinality($2::bigint[])
+         ORDER BY id LIMIT $12 FOR UPDATE),
+       stop AS (
+         SELECT COALESCE(min(id), 9223372036854775807) AS id FROM n
+         WHERE next_attempt_at > $10 OR (lease_until IS NOT NULL AND lease_until > $10))
+       UPDATE ${S}.webhook_events w SET lease_until = $11, lease_owner = $1 FROM n
+       WHERE w.id = n.id AND n.id < (SELECT id FROM stop)
+       RETURNING ${RETURNED}`,
       [
         owner,
         col('id'),
@@ -175,6 +169,10 @@ export class OutboxRepository {
         col('statusCode'),
         col('error'),
         col('latencyMs'),
+        next?.partitionKey ?? null,
+        next?.now ?? new Date(0),
+        next?.leaseUntil ?? new Date(0),
+        next?.limit ?? 0,
       ],
     );
   }
