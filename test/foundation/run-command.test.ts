@@ -51,7 +51,8 @@ interface Run {
 /** Spawns the README's run command in its own process group, as a terminal would. */
 function npmStart(env: NodeJS.ProcessEnv): Run {
   let out = '';
-  const { NODE_OPTIONS: _ignored, ...rest } = process.env;
+  // As from a user's shell: no Jest flags, no NODE_ENV=test.
+  const { NODE_OPTIONS: _ignored, NODE_ENV: _env, ...rest } = process.env;
   const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...rest, ...env }, detached: true });
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));

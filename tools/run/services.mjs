@@ -5,7 +5,8 @@ export function serviceEnv(service, { env, natsUrl, databaseUrl, port, secrets }
   return {
     ...env,
     ...Object.fromEntries(Object.entries(secrets).filter(([k]) => env[k] === undefined)),
-    NODE_ENV: env.NODE_ENV ?? 'production',
+    // A local run: development unless told otherwise (production needs a real SMS verification hook).
+    NODE_ENV: env.NODE_ENV ?? 'development',
     LOG_LEVEL: env.LOG_LEVEL ?? 'info',
     NATS_URL: natsUrl,
     DATABASE_URL: databaseUrl,

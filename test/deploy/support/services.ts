@@ -2,11 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { BusinessForwardingConfigSchema } from '../../../apps/business-forwarding/src/config';
-import { CryptoConfigSchema } from '../../../apps/crypto/src/config';
-import { GatewayConfigSchema } from '../../../apps/gateway/src/config';
-import { StorageConfigSchema } from '../../../apps/storage/src/config';
 import { ROOT } from './render';
+
+/**
+ * Each service's config schema, read from its source at test time. Only the deployment tests reach into
+ * an app, and only its config module: the manifests must agree with exactly what the service validates.
+ */
+function configSchema(app: string, exportName: string): z.ZodObject {
+  const mod = require(join(ROOT, 'apps', app, 'src', 'config')) as Record<string, unknown>;
+  const schema = mod[exportName];
+  if (!(schema instanceof z.ZodObject)) throw new Error(`apps/${app}/src/config does not export ${exportName}`);
+  return schema;
+}
+const BusinessForwardingConfigSchema = configSchema('business-forwarding', 'BusinessForwardingConfigSchema');
+const CryptoConfigSchema = configSchema('crypto', 'CryptoConfigSchema');
+const GatewayConfigSchema = configSchema('gateway', 'GatewayConfigSchema');
+const StorageConfigSchema = configSchema('storage', 'StorageConfigSchema');
 
 /** The four services, their config schemas (read at test time, so new variables are seen) and ports. */
 export const SERVICES = {
