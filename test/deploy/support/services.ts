@@ -11,7 +11,8 @@ import { ROOT } from './render';
 function configSchema(app: string, exportName: string): z.ZodObject {
   const mod = require(join(ROOT, 'apps', app, 'src', 'config')) as Record<string, unknown>;
   const schema = mod[exportName];
-  if (!(schema instanceof z.ZodObject)) throw new Error(`apps/${app}/src/config does not export ${exportName}`);
+  if (!(schema instanceof z.ZodObject))
+    throw new Error(`apps/${app}/src/config does not export ${exportName}`);
   return schema;
 }
 const BusinessForwardingConfigSchema = configSchema('business-forwarding', 'BusinessForwardingConfigSchema');
