@@ -73,10 +73,11 @@ export class OutboxRepository {
   }
 
   /**
-   * Claims due partition heads, at most `room` per business: its endpoint's max_concurrency (capped by
-   * `cap`) minus what this process already has in flight there (`inflight`). The heads are found with
-   * a skip scan over the partition index (one probe per partition), so the cost does not grow with how
-   * many events wait behind each head.
+   * Claims due partition heads of businesses whose endpoint has room (max_concurrency, capped by
+   * `cap`, above what this process has in flight there: `inflight`); the caller trims to the room.
+   * The heads are found with a skip scan over the partition index (one probe per partition), read
+   * lazily up to `limit`, so the cost grows neither with the events waiting behind each head nor, when
+   * work is due, with the number of partitions.
    */
   async claim(
     now: Date,
@@ -89,22 +90,18 @@ export class OutboxRepository {
     return rows<ClaimedEvent>(
       this.ds,
       `WITH RECURSIVE heads AS (
-         (SELECT partition_key, id FROM ${S}.webhook_events WHERE state = 'pending' ORDER BY partition_key, id LIMIT 1)
+         (SELECT partition_key, id, waba_id, next_attempt_at, lease_until FROM ${S}.webhook_events
+          WHERE state = 'pending' ORDER BY partition_key, id LIMIT 1)
          UNION ALL
-         SELECT n.partition_key, n.id FROM heads h CROSS JOIN LATERAL (
-           SELECT partition_key, id FROM ${S}.webhook_events
+         SELECT n.* FROM heads h CROSS JOIN LATERAL (
+           SELECT partition_key, id, waba_id, next_attempt_at, lease_until FROM ${S}.webhook_events
            WHERE state = 'pending' AND partition_key > h.partition_key ORDER BY partition_key, id LIMIT 1) n),
-       busy AS (SELECT * FROM unnest($4::text[], $6::int[]) AS b(waba_id, n)),
        cand AS (
-         SELECT x.id FROM (
-           SELECT e.id, e.next_attempt_at,
-                  row_number() OVER (PARTITION BY e.waba_id ORDER BY e.next_attempt_at, e.id) AS rn,
-                  LEAST(s.max_concurrency, $7) - COALESCE(b.n, 0) AS room
-           FROM heads JOIN ${S}.webhook_events e ON e.id = heads.id
-           JOIN ${S}.webhook_subscriptions s ON s.waba_id = e.waba_id
-           LEFT JOIN busy b ON b.waba_id = e.waba_id
-           WHERE e.state = 'pending' AND e.next_attempt_at <= $1 AND (e.lease_until IS NULL OR e.lease_until <= $1)) x
-         WHERE x.rn <= x.room ORDER BY x.next_attempt_at, x.id LIMIT $2),
+         SELECT h.id FROM heads h
+         WHERE h.next_attempt_at <= $1 AND (h.lease_until IS NULL OR h.lease_until <= $1)
+           AND (SELECT LEAST(s.max_concurrency, $7) FROM ${S}.webhook_subscriptions s WHERE s.waba_id = h.waba_id)
+             - COALESCE((SELECT b.n FROM unnest($4::text[], $6::int[]) AS b(waba_id, n) WHERE b.waba_id = h.waba_id), 0) > 0
+         LIMIT $2),
        due AS (
          SELECT e.id FROM ${S}.webhook_events e WHERE e.id IN (SELECT id FROM cand)
            AND e.state = 'pending' AND (e.lease_until IS NULL OR e.lease_until <= $1)
