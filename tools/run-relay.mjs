@@ -9,6 +9,9 @@
 //   RELAY_LOCAL_PG_PORT      port probed / used for a local Postgres (5432)
 //   RELAY_LOCAL_NATS_PORT    port probed / used for a local NATS (4222)
 //   RELAY_SERVICES           comma-separated subset of services to run (all four)
+//   RELAY_CRYPTO_REPLICAS    crypto processes to run (1); replica n > 1 listens on RELAY_PORT_BASE+2+n
+//   RELAY_SKIP_BUILD         true: use the existing dist/ (the test command has just built it)
+//   DEMO_MODE                true: also run the demo business (tools/demo/demo-business.mjs, docs/demo.md)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, chmodSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -38,9 +41,14 @@ const children = new Map();
 let stopping = false;
 
 async function main() {
-  say('building (incremental)');
-  const build = spawnSync(process.execPath, [join(root, 'tools/build.mjs')], { stdio: 'inherit', cwd: root });
-  if (build.status !== 0) throw new Error('build failed');
+  if (env.RELAY_SKIP_BUILD !== 'true') {
+    say('building (incremental)');
+    const build = spawnSync(process.execPath, [join(root, 'tools/build.mjs')], {
+      stdio: 'inherit',
+      cwd: root,
+    });
+    if (build.status !== 0) throw new Error('build failed');
+  }
 
   const natsUrl = await provideNats();
   const databaseUrl = await providePostgres();
@@ -53,7 +61,17 @@ async function main() {
     if (!wanted.includes(service)) continue;
     startService(service, serviceEnv(service, { env, natsUrl, databaseUrl, port: portBase + i, secrets }));
   }
+  // Extra crypto replicas (same queue groups, own health port) after the four base ports.
+  const cryptoReplicas = wanted.includes('crypto') ? Number(env.RELAY_CRYPTO_REPLICAS ?? 1) : 1;
+  for (let n = 2; n <= cryptoReplicas; n++) {
+    const port = portBase + SERVICES.length + n - 2;
+    startService(`crypto#${n}`, serviceEnv('crypto', { env, natsUrl, databaseUrl, port, secrets }));
+  }
   await Promise.all([...children.keys()].map((s) => announceWhenReady(s)));
+  if (env.DEMO_MODE === 'true') {
+    const demo = await import('./demo/start-demo.mjs');
+    cleanups.push(await demo.startDemo({ root, env, portBase, secrets, log: say }));
+  }
   say('all services ready. Press Ctrl-C to stop.');
 }
 
@@ -86,11 +104,12 @@ async function providePostgres() {
 }
 
 function startService(service, serviceEnvironment, restarts = 0) {
-  const child = spawn(process.execPath, [join(root, `dist/apps/${service}/src/main.js`)], {
+  const child = spawn(process.execPath, [join(root, `dist/apps/${service.split('#')[0]}/src/main.js`)], {
     cwd: root,
     env: serviceEnvironment,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
+  say(`${service} started (pid ${child.pid})`);
   const startedAt = Date.now();
   children.set(service, { child, port: Number(serviceEnvironment.HTTP_PORT) });
   child.on('exit', (code, signal) => {
