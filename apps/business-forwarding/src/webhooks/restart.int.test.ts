@@ -155,6 +155,12 @@ it('delivers every event, in order, after kill -9 and restart during retries', a
     return ci.num_ack_pending === 0 && ci.num_pending === 0;
   }, 30_000);
   await kill9();
+  // Until NATS has dropped the dead process's pull requests, a new message could still be handed to it
+  // and would only come back after the ack wait, behind newer ones (the documented limit above).
+  await waitFor(async () => {
+    const ci = await jsm.consumers.info(`${root.toUpperCase()}_INBOUND`, 'business-forwarding-inbound');
+    return ci.num_waiting === 0;
+  }, 40_000);
   // While it is down, more arrive on NATS (durable in JetStream until consumed).
   for (let i = 16; i <= 20; i++) await say(`m${i}`);
 
