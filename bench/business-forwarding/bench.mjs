@@ -1,5 +1,5 @@
 // Benchmark of business-forwarding on the real stack (Postgres, NATS, HTTP), printing figures.
-// Run after a build (npm run build):  node_modules/.bin/node apps/business-forwarding/bench/bench.mjs
+// Run after a build (npm run build):  node_modules/.bin/node bench/business-forwarding/bench.mjs
 // Env: BENCH_SENDS (5000), BENCH_CONCURRENCY (64), BENCH_INBOUND (3000), BENCH_STATUSES (3000).
 // It starts business-forwarding from dist/ as its own process and stands in for crypto/gateway/storage
 // by publishing their events on NATS; a local HTTP server is the webhook receiver.
