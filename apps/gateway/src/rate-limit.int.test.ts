@@ -5,8 +5,8 @@ import { TestWorld } from './test-support/gateway-harness.test';
 import { BusinessStandIn } from './test-support/business-stand-in.test';
 import { RawSocket, authOf, type RawFrame } from './test-support/raw-socket.test';
 
-// Two gateway replicas (two Nest apps in this process, each with its own NATS connection and HTTP
-// port) share one database and one NATS: their token buckets live in the same JetStream KV bucket.
+// Two gateway processes (one Nest app in this process, one spawned from dist/ as `npm start` runs it)
+// share one database and one NATS: their token buckets live in the same JetStream KV bucket.
 // crypto is a stand-in on real NATS (test-support/business-stand-in).
 const world = new TestWorld('gwrate');
 const PNID = '1500000003';
@@ -25,7 +25,7 @@ const limits = {
 beforeAll(async () => {
   await world.init();
   a = (await world.gateway(limits)).url;
-  b = (await world.gateway(limits)).url;
+  b = (await world.gatewayProcess(limits)).url;
   await new BusinessStandIn(await world.bus('crypto'), PNID).start();
   await world.device(a, '4915100000021', { store });
   auth = authOf(store);

@@ -5,7 +5,9 @@
  * answering storage.pending / storage.ack) and crypto (a real libsignal business identity answering
  * crypto.business_bundle and decrypting envelopes from JetStream).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { connect, type NatsConnection } from 'nats';
@@ -73,6 +75,7 @@ export class TestWorld {
   private readonly apps: INestApplication[] = [];
   private readonly buses: NatsBus[] = [];
   private readonly clients: DeviceClient[] = [];
+  private readonly processes: ChildProcess[] = [];
 
   constructor(label: string) {
     this.root = testSubjectRoot(label);
@@ -104,6 +107,37 @@ export class TestWorld {
     );
     this.apps.push(app);
     return { app, url: (await app.getUrl()).replace('[::1]', '127.0.0.1') };
+  }
+
+  /**
+   * Starts a gateway as its own OS process (the built dist/ entry point, as `npm start` runs it) on
+   * this world's database and NATS root; stopped by close().
+   */
+  async gatewayProcess(extra: Record<string, string> = {}): Promise<{ url: string }> {
+    const port = await new Promise<number>((res) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as AddressInfo).port;
+        srv.close(() => res(p));
+      });
+    });
+    const env = serviceEnv(this.db, this.root, {
+      VERIFICATION_SENDER: 'http',
+      VERIFICATION_HOOK_URL: this.hookUrl,
+      VERIFICATION_HOOK_TOKEN: HOOK_TOKEN,
+      LOG_LEVEL: 'warn',
+      DATABASE_POOL_SIZE: '3',
+      HTTP_PORT: String(port),
+      ...extra,
+    });
+    const { NODE_OPTIONS: _jestFlags, ...parentEnv } = process.env;
+    const child = spawn(process.execPath, [join(__dirname, '../../../../dist/apps/gateway/src/main.js')], {
+      env: { ...parentEnv, ...env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    this.processes.push(child);
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${url}/ready`).catch(() => undefined))?.ok, 30_000, 100);
+    return { url };
   }
 
   /** A bus as another service would have it (for stand-ins and for observing events). */
@@ -138,6 +172,16 @@ export class TestWorld {
   async close(): Promise<void> {
     for (const c of this.clients) await c.close().catch(() => undefined);
     for (const a of this.apps) await a.close().catch(() => undefined);
+    await Promise.all(
+      this.processes.map(
+        (p) =>
+          new Promise<void>((res) => {
+            if (p.exitCode !== null || p.signalCode !== null) return res();
+            p.once('exit', () => res());
+            p.kill('SIGTERM');
+          }),
+      ),
+    );
     await this.codes.stop();
     if (this.nc) {
       const jsm = await this.nc.jetstreamManager();
