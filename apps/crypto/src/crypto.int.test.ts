@@ -302,6 +302,26 @@ describe('crypto service with a real device-side libsignal client', () => {
     await t.send(bad);
     expect((await until(() => t.failureFor(bad.envelope_id)[0])).payload.reason).toBe('invalid_plaintext');
 
+    // A read receipt is something businesses send users, never the other way round.
+    const receiptCt = await dev.encrypt(
+      PN,
+      JSON.stringify({
+        v: 1,
+        sent_at: Date.now(),
+        content: { type: 'read_receipt', read_receipt: { message_id: 'wamid.AAAAAAAAAAAA' } },
+      }),
+    );
+    const receipt = {
+      ...garbage,
+      envelope_id: randomId(),
+      type: receiptCt.type,
+      ciphertext: receiptCt.ciphertext,
+    };
+    await t.send(receipt);
+    const refused = (await until(() => t.failureFor(receipt.envelope_id)[0])).payload;
+    expect(refused.reason).toBe('invalid_plaintext');
+    expect(refused.detail).toMatch(/read_receipt/);
+
     const big = {
       ...garbage,
       envelope_id: randomId(),

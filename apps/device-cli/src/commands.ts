@@ -82,6 +82,7 @@ export async function listen(
       seen++;
       if (o.count !== undefined && seen >= o.count) setTimeout(finish, 200);
     });
+    client.on('read', (r) => io.out({ read_by_business: r }));
     client.on('decryption_failed', (f) => io.out({ decryption_failed: f }));
     client.on('failure', (f) => io.out({ failure: f }));
     client.on('identity_changed', (e) => io.out({ identity_changed: e }));

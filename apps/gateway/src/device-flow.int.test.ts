@@ -164,6 +164,23 @@ describe('messaging', () => {
     await waitFor(() => statuses.find((s) => s.wamid === reply.wamid && s.status === 'read'));
   });
 
+  it("surfaces the business's read receipt (Cloud API mark-as-read with typing) as a read event, not a message", async () => {
+    const to = { wa_id: ALICE, device_id: 1 };
+    const reads: { phone_number_id: string; message_id: string; typing: boolean }[] = [];
+    alice.on('read', (r) => reads.push(r));
+    const before = received.length;
+    const readMsgId = 'wamid.HBgLNDkxNTEwMDAwMDAxFQIAEhgUM0E';
+    const receipt = await business.encryptContentFor(to, {
+      type: 'read_receipt',
+      read_receipt: { message_id: readMsgId, typing_indicator: true },
+    });
+    storage.enqueue(to, receipt);
+    await waitFor(() => reads.length === 1);
+    expect(reads[0]).toEqual({ phone_number_id: PNID, message_id: readMsgId, typing: true });
+    await waitFor(() => storage.queued(to).length === 0);
+    expect(received.length).toBe(before);
+  });
+
   it('surfaces a business identity change when a reset business writes first (bundle from the gateway)', async () => {
     // The same number with new keys (e.g. restored without its key store): it fetches alice's bundle
     // through gateway.device_bundles and sends a PreKey message.

@@ -31,8 +31,18 @@ export interface IncomingMessage {
   created_at: string;
 }
 
+/** The business read one of this user's messages (and may be typing a reply). */
+export interface BusinessRead {
+  phone_number_id: string;
+  message_id: string;
+  typing: boolean;
+}
+
 export type DecryptResult =
-  { kind: 'message'; message: IncomingMessage } | { kind: 'duplicate' } | { kind: 'failed'; error: string };
+  | { kind: 'message'; message: IncomingMessage }
+  | { kind: 'read'; read: BusinessRead }
+  | { kind: 'duplicate' }
+  | { kind: 'failed'; error: string };
 
 /** The device's address for a business number; local to this device (never sent anywhere). */
 const businessAddress = (pnid: string, deviceId = 1) => ProtocolAddress.new(`biz.${pnid}`, deviceId);
@@ -113,12 +123,20 @@ export class DeviceCipher {
     }
     const parsed = DevicePlaintext.safeParse(json);
     if (!parsed.success) return { kind: 'failed', error: 'invalid plaintext' };
+    const content = parsed.data.content;
+    if (content.type === 'read_receipt') {
+      const { message_id, typing_indicator } = content.read_receipt;
+      return {
+        kind: 'read',
+        read: { phone_number_id: f.from, message_id, typing: typing_indicator === true },
+      };
+    }
     return {
       kind: 'message',
       message: {
         wamid: f.wamid,
         phone_number_id: f.from,
-        content: parsed.data.content,
+        content,
         sent_at: parsed.data.sent_at,
         created_at: f.created_at,
       },

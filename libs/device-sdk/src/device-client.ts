@@ -18,7 +18,7 @@ import { NotRegisteredError } from './errors';
 import { DeviceHttpClient, basicAuth, type Credentials } from './http-client';
 import { identityPublic, newDeviceState, newKyberPreKeys, newPreKeys, newSignedPreKey } from './keygen';
 import { StateStores } from './signal-stores';
-import { DeviceCipher, type IncomingMessage } from './cipher';
+import { DeviceCipher, type BusinessRead, type IncomingMessage } from './cipher';
 import { FrameChannel } from './frame-channel';
 import { AckQueue } from './ack-queue';
 import type { DeviceState } from './state';
@@ -26,6 +26,8 @@ import type { DeviceStateStore } from './store';
 
 export interface DeviceEvents {
   message: [IncomingMessage];
+  /** The business read a message of this user (Cloud API mark-as-read; typing: it is typing a reply). */
+  read: [BusinessRead];
   identity_changed: [{ phone_number_id: string }];
   /** The relay could not process an envelope this device sent (reported by crypto). */
   failure: [Extract<ServerFrame, { type: 'failure' }>];
@@ -284,6 +286,7 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
     if (this.opts.autoAck !== false)
       this.acks.add(f.wamid, r.kind === 'failed' ? 'undecryptable' : 'delivered');
     if (r.kind === 'message') this.emit('message', r.message);
+    if (r.kind === 'read') this.emit('read', r.read);
     if (r.kind === 'failed') {
       this.emit('decryption_failed', { wamid: f.wamid, phone_number_id: f.from, error: r.error });
     }

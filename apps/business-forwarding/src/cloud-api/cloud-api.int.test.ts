@@ -7,7 +7,7 @@
 import { Client } from 'pg';
 import type { Subscription } from 'nats';
 import { ensureStreams } from '@relay/platform';
-import { streamName, type EventPayload } from '@relay/protocol';
+import { OutboundRequest, streamName, type EventPayload } from '@relay/protocol';
 import { waitFor } from '@relay/testing';
 import {
   OPERATOR_TOKEN,
@@ -157,6 +157,17 @@ describe('POST /{version}/{phone-number-id}/messages', () => {
     });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ success: true });
+    // The receipt travels to the user's devices like a message (crypto encrypts it), addressed to the sender.
+    const receiptFor = () =>
+      outboundFor(a.pnid)
+        .map((p) => OutboundRequest.parse(p.data))
+        .find((r) => r.content.type === 'read_receipt' && r.content.read_receipt.message_id === m.wamid);
+    const receipt = await waitFor(receiptFor);
+    expect(receipt?.to).toBe(m.from.wa_id);
+    expect(receipt?.content).toEqual({
+      type: 'read_receipt',
+      read_receipt: { message_id: m.wamid, typing_indicator: true },
+    });
     const unknown = await send(a, {
       messaging_product: 'whatsapp',
       status: 'read',

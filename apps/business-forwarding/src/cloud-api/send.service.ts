@@ -33,7 +33,7 @@ export class SendService {
   ) {}
 
   async send(t: Tenant, cmd: SendCommand): Promise<SendResponse | { success: true }> {
-    if (cmd.kind === 'read') return this.markRead(t, cmd.messageId);
+    if (cmd.kind === 'read') return this.markRead(t, cmd.messageId, cmd.typing);
     await this.limits.admit(t, cmd.waId);
     const wamid = newWamid();
     const now = this.clock.now();
@@ -82,15 +82,43 @@ export class SendService {
    * Mark as read (and typing indicator): accepted for messages this number received. The relay has
    * no read-receipt event toward user devices yet, so nothing is forwarded to the user.
    */
-  private async markRead(t: Tenant, messageId: string): Promise<{ success: true }> {
+  /**
+   * Mark as read (and typing indicator): a read receipt encrypted to the user's devices like any
+   * message, so the user sees the business read it. Not a message of the business: no wamid returned,
+   * no status webhooks, no throughput or pair limit counted.
+   */
+  private async markRead(t: Tenant, messageId: string, typing: boolean): Promise<{ success: true }> {
     if (!t.number.registered) {
       throw new CloudApiError(133010, 'The phone number is not registered. Call /register first.');
     }
-    if (!(await this.outbox.hasInbound(t.number.phone_number_id, messageId))) {
+    const pnid = t.number.phone_number_id;
+    const user = await this.outbox.inboundSender(pnid, messageId);
+    if (!user) {
       throw new CloudApiError(
         131009,
         'Parameter message_id is not valid: no such message received by this number.',
       );
+    }
+    const wamid = newWamid();
+    try {
+      await this.bus.publish(
+        'outbound.request',
+        { phone_number_id: pnid },
+        {
+          wamid,
+          phone_number_id: pnid,
+          to: user,
+          content: {
+            type: 'read_receipt',
+            read_receipt: { message_id: messageId, ...(typing ? { typing_indicator: true } : {}) },
+          },
+          accepted_at: this.clock.now().toISOString(),
+        },
+        { msgId: wamid },
+      );
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'read receipt not accepted by JetStream');
+      throw new CloudApiError(131000, 'The read receipt could not be accepted. Please retry.');
     }
     return { success: true };
   }

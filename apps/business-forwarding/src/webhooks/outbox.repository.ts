@@ -174,13 +174,14 @@ export class OutboxRepository {
     );
   }
 
-  async hasInbound(phoneNumberId: string, wamid: string): Promise<boolean> {
-    const r = await rows(
+  /** The user who sent this number the message, or null when it never received it. */
+  async inboundSender(phoneNumberId: string, wamid: string): Promise<string | null> {
+    const r = await rows<{ wa_id: string }>(
       this.ds,
-      `SELECT 1 FROM ${S}.webhook_events WHERE dedupe_key = $1 AND phone_number_id = $2`,
+      `SELECT wa_id FROM ${S}.webhook_events WHERE dedupe_key = $1 AND phone_number_id = $2`,
       [`m:${wamid}`, phoneNumberId],
     );
-    return r.length > 0;
+    return r[0]?.wa_id ?? null;
   }
 
   async attempts(wabaId: string, limit: number, beforeId?: string) {

@@ -162,6 +162,11 @@ export class InboundProcessor {
           .slice(0, 500),
       );
     }
+    const content = parsed.data.content;
+    // Read receipts travel from businesses to users only; a user's read is a receipt frame to the gateway.
+    if (content.type === 'read_receipt') {
+      return this.failure(it, 'invalid_plaintext', 'content.type: read_receipt is not sent by users');
+    }
     const env = it.env;
     const payload: InboundMessage = {
       wamid: it.wamid,
@@ -173,7 +178,7 @@ export class InboundProcessor {
       identity_changed: r.identityChanged,
       sent_at: parsed.data.sent_at,
       received_at: env.received_at,
-      content: parsed.data.content,
+      content,
     };
     return this.event(it, 'inbound.message', it.wamid, payload);
   }

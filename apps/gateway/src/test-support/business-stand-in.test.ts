@@ -142,14 +142,14 @@ export class BusinessStandIn {
   }
 
   /** Encrypts a text for a device that has a session with this business. */
-  async encryptFor(to: { wa_id: string; device_id: number }, body: string) {
+  encryptFor(to: { wa_id: string; device_id: number }, body: string) {
+    return this.encryptContentFor(to, { type: 'text', text: { body } });
+  }
+
+  /** Encrypts any business content (a message, or a read receipt) as crypto does. */
+  async encryptContentFor(to: { wa_id: string; device_id: number }, content: DevicePlaintext['content']) {
     const wamid = `wamid.${randomBytes(12).toString('base64url')}`;
-    const plaintext: DevicePlaintext = {
-      v: 1,
-      wamid,
-      sent_at: Date.now(),
-      content: { type: 'text', text: { body } },
-    };
+    const plaintext: DevicePlaintext = { v: 1, wamid, sent_at: Date.now(), content };
     const msg = await signalEncrypt(
       bytes(Buffer.from(JSON.stringify(plaintext))),
       ProtocolAddress.new(to.wa_id, to.device_id),

@@ -24,6 +24,27 @@ export const ReactionContent = z
 export const MessageContent = z.discriminatedUnion('type', [TextContent, ReactionContent]);
 export type MessageContent = z.infer<typeof MessageContent>;
 
+/**
+ * The business read a user's message (Cloud API's mark-as-read, optionally with the typing
+ * indicator). Carried end to end inside the Signal message like Signal's own receipts, so the relay
+ * learns nothing new; it is not a message: no status webhooks, never sent by a user.
+ */
+export const ReadReceiptContent = z
+  .object({
+    type: z.literal('read_receipt'),
+    read_receipt: z.object({ message_id: Wamid, typing_indicator: z.boolean().optional() }).strict(),
+  })
+  .strict();
+export type ReadReceiptContent = z.infer<typeof ReadReceiptContent>;
+
+/** What a business sends a user's devices: messages, and read receipts. */
+export const BusinessContent = z.discriminatedUnion('type', [
+  TextContent,
+  ReactionContent,
+  ReadReceiptContent,
+]);
+export type BusinessContent = z.infer<typeof BusinessContent>;
+
 /** What a user's device puts inside a Signal message (the plaintext). */
 export const DevicePlaintext = z
   .object({
@@ -31,7 +52,8 @@ export const DevicePlaintext = z
     /** Business-to-user messages carry the wamid; user-to-business messages leave it out. */
     wamid: Wamid.optional(),
     sent_at: z.number().int().nonnegative(),
-    content: MessageContent,
+    /** Users' devices send MessageContent only; crypto refuses anything else from them. */
+    content: BusinessContent,
   })
   .strict();
 export type DevicePlaintext = z.infer<typeof DevicePlaintext>;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Base64, DeviceAddress, IsoTimestamp, PhoneNumberId, WaId, Wamid } from '../ids';
 import { CiphertextType } from './inbound';
-import { MessageContent } from './content';
+import { BusinessContent } from './content';
 
 /** business-forwarding -> crypto: a message the business sent, durable before the API answered. */
 export const OutboundRequest = z
@@ -9,7 +9,7 @@ export const OutboundRequest = z
     wamid: Wamid,
     phone_number_id: PhoneNumberId,
     to: WaId,
-    content: MessageContent,
+    content: BusinessContent,
     biz_opaque_callback_data: z.string().max(512).optional(),
     accepted_at: IsoTimestamp,
   })
