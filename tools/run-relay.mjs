@@ -50,6 +50,8 @@ async function main() {
     if (build.status !== 0) throw new Error('build failed');
   }
 
+  // The demo business's webhook is a local plain-http endpoint.
+  if (env.DEMO_MODE === 'true') env.WEBHOOK_ALLOW_HTTP ??= 'true';
   const natsUrl = await provideNats();
   const databaseUrl = await providePostgres();
   const secrets = localSecrets(dataDir, env);
@@ -70,7 +72,7 @@ async function main() {
   await Promise.all([...children.keys()].map((s) => announceWhenReady(s)));
   if (env.DEMO_MODE === 'true') {
     const demo = await import('./demo/start-demo.mjs');
-    cleanups.push(await demo.startDemo({ root, env, portBase, secrets, log: say }));
+    cleanups.push(await demo.startDemo({ root, env, portBase, secrets, dataDir, log: say }));
   }
   say('all services ready. Press Ctrl-C to stop.');
 }
