@@ -44,6 +44,8 @@ export class CodeHook {
 /** One device of a user, with everything it decrypted. */
 export class Phone {
   readonly inbox: IncomingMessage[] = [];
+  /** Envelopes the relay reported it could not process. */
+  readonly failures: unknown[] = [];
   readonly store = new MemoryStateStore();
   client!: DeviceClient;
 
@@ -57,6 +59,7 @@ export class Phone {
     const s = await this.client.startVerification(this.waId);
     await this.client.register(s.session_id, await hook.codeFor(s.session_id), this.name);
     this.client.on('message', (m) => this.inbox.push(m));
+    this.client.on('failure', (f) => this.failures.push(f));
     return this;
   }
 

@@ -51,6 +51,11 @@ export class RateLimiter implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
+    await this.provision();
+  }
+
+  /** Creates (or binds to) the bucket. Also after a store failure: a restarted NATS lost this memory bucket. */
+  private async provision(): Promise<void> {
     const ttlMs = Math.max(...Object.values(this.specs).map(fullRefillMs), 60_000);
     this.kv = await this.bus.js.views.kv(RateLimiter.bucketName(this.bus.root), {
       history: 1,
@@ -127,6 +132,7 @@ export class RateLimiter implements OnModuleInit {
       } catch (err) {
         if (!isCasConflict(err)) {
           this.log.error({ err: (err as Error).message, limit }, 'rate limit store failed');
+          void this.provision().catch(() => undefined);
           throw new GatewayError('unavailable', 'rate limit store unavailable');
         }
         // Another replica won this round; back off a little so the next read sees its write.
