@@ -20,8 +20,12 @@ export async function backlog(natsUrl, subjectRoot, biz) {
   }
   const webhookQueues = {};
   for (const b of biz.list) {
-    const r = await biz.api('GET', `/admin/v1/businesses/${b.waba}/webhook`, biz.relay.operatorToken);
-    webhookQueues[b.waba] = r.body?.queue ?? r.body;
+    // Not through the load's connection pool: that one may be full of queued sends.
+    const r = await fetch(`${biz.relay.url(1)}/admin/v1/businesses/${b.waba}/webhook`, {
+      headers: { authorization: `Bearer ${biz.relay.operatorToken}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    webhookQueues[b.waba] = (await r.json()).queue;
   }
   return { consumers, webhookQueues };
 }
