@@ -20,7 +20,6 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
 const dist = (p) => require(join(root, 'dist', p));
-const S = require('@signalapp/libsignal-client');
 const { DeviceClient } = dist('apps/crypto/src/testing/device-client.js');
 const { cryptoDataSource } = dist('apps/crypto/src/data-source.js');
 const { NatsBus, ensureStreams, migrate } = dist('libs/platform/src/index.js');
@@ -29,6 +28,7 @@ const { createTestDatabase, deleteStreams, serviceEnv, testSubjectRoot, waitFor,
 const { connect } = require('nats');
 const pino = require('pino');
 const { Registry } = require('prom-client');
+import { rawRates } from '../shared/raw-signal.mjs';
 
 const D = Number(process.argv[2] ?? 400);
 const M = Number(process.argv[3] ?? 10);
@@ -38,148 +38,6 @@ const plaintext = (i) =>
   JSON.stringify({ v: 1, sent_at: Date.now(), content: { type: 'text', text: { body: `${BODY} ${i}` } } });
 const rid = () => randomBytes(12).toString('base64url');
 const log = (...a) => console.log(...a);
-
-// ---------------------------------------------------------------- raw libsignal, one thread, same shape
-async function rawRates() {
-  const mem = () => {
-    const sessions = new Map();
-    const ids = new Map();
-    const pre = new Map();
-    const signed = new Map();
-    const kyber = new Map();
-    const identity = S.IdentityKeyPair.generate();
-    return {
-      identity,
-      session: new (class extends S.SessionStore {
-        async saveSession(a, r) {
-          sessions.set(a.toString(), r.serialize());
-        }
-        async getSession(a) {
-          const s = sessions.get(a.toString());
-          return s ? S.SessionRecord.deserialize(s) : null;
-        }
-        async getExistingSessions() {
-          return [];
-        }
-      })(),
-      ident: new (class extends S.IdentityKeyStore {
-        async getIdentityKey() {
-          return identity.privateKey;
-        }
-        async getLocalRegistrationId() {
-          return 42;
-        }
-        async saveIdentity(a, k) {
-          ids.set(a.toString(), k);
-          return S.IdentityChange.NewOrUnchanged;
-        }
-        async isTrustedIdentity() {
-          return true;
-        }
-        async getIdentity(a) {
-          return ids.get(a.toString()) ?? null;
-        }
-      })(),
-      pre: new (class extends S.PreKeyStore {
-        async savePreKey(i, r) {
-          pre.set(i, r.serialize());
-        }
-        async getPreKey(i) {
-          return S.PreKeyRecord.deserialize(pre.get(i));
-        }
-        async removePreKey(i) {
-          pre.delete(i);
-        }
-      })(),
-      signed: new (class extends S.SignedPreKeyStore {
-        async saveSignedPreKey(i, r) {
-          signed.set(i, r.serialize());
-        }
-        async getSignedPreKey(i) {
-          return S.SignedPreKeyRecord.deserialize(signed.get(i));
-        }
-      })(),
-      kyber: new (class extends S.KyberPreKeyStore {
-        async saveKyberPreKey(i, r) {
-          kyber.set(i, r.serialize());
-        }
-        async getKyberPreKey(i) {
-          return S.KyberPreKeyRecord.deserialize(kyber.get(i));
-        }
-        async markKyberPreKeyUsed() {}
-      })(),
-    };
-  };
-  const biz = mem();
-  const bizAddr = S.ProtocolAddress.new(PN, 1);
-  const spk = S.PrivateKey.generate();
-  const spkSig = biz.identity.privateKey.sign(spk.getPublicKey().serialize());
-  await biz.signed.saveSignedPreKey(
-    1,
-    S.SignedPreKeyRecord.new(1, Date.now(), spk.getPublicKey(), spk, spkSig),
-  );
-  const kp = S.KEMKeyPair.generate();
-  const kSig = biz.identity.privateKey.sign(kp.getPublicKey().serialize());
-  await biz.kyber.saveKyberPreKey(1, S.KyberPreKeyRecord.new(1, Date.now(), kp, kSig));
-  const bundle = S.PreKeyBundle.new(
-    42,
-    1,
-    null,
-    null,
-    1,
-    spk.getPublicKey(),
-    spkSig,
-    biz.identity.publicKey,
-    1,
-    kp.getPublicKey(),
-    kSig,
-  );
-  const users = [];
-  for (let i = 0; i < D; i++) {
-    const u = mem();
-    const addr = S.ProtocolAddress.new(`49180${String(i).padStart(7, '0')}`, 1);
-    await S.processPreKeyBundle(bundle, bizAddr, addr, u.session, u.ident);
-    const c = await S.signalEncrypt(Buffer.from(plaintext(0)), bizAddr, addr, u.session, u.ident);
-    await S.signalDecryptPreKey(
-      S.PreKeySignalMessage.deserialize(c.serialize()),
-      addr,
-      bizAddr,
-      biz.session,
-      biz.ident,
-      biz.pre,
-      biz.signed,
-      biz.kyber,
-    );
-    const r = await S.signalEncrypt(Buffer.from(plaintext(0)), addr, bizAddr, biz.session, biz.ident);
-    await S.signalDecrypt(S.SignalMessage.deserialize(r.serialize()), bizAddr, addr, u.session, u.ident);
-    users.push({ u, addr });
-  }
-  const cts = [];
-  for (const { u, addr } of users)
-    for (let j = 0; j < M; j++)
-      cts.push({
-        addr,
-        c: (await S.signalEncrypt(Buffer.from(plaintext(j)), bizAddr, addr, u.session, u.ident)).serialize(),
-      });
-  const cpu = () => {
-    const u = process.cpuUsage();
-    return u.user + u.system;
-  };
-  let t = process.hrtime.bigint();
-  let c0 = cpu();
-  for (const { addr, c } of cts)
-    await S.signalDecrypt(S.SignalMessage.deserialize(c), addr, bizAddr, biz.session, biz.ident);
-  const dec = cts.length / (Number(process.hrtime.bigint() - t) / 1e9);
-  const decCpuUs = (cpu() - c0) / cts.length;
-  t = process.hrtime.bigint();
-  c0 = cpu();
-  for (const { addr } of users)
-    for (let j = 0; j < M; j++)
-      await S.signalEncrypt(Buffer.from(plaintext(j)), addr, bizAddr, biz.session, biz.ident);
-  const enc = (D * M) / (Number(process.hrtime.bigint() - t) / 1e9);
-  const encCpuUs = (cpu() - c0) / (D * M);
-  return { dec, enc, decCpuUs, encCpuUs };
-}
 
 // ---------------------------------------------------------------- CPU accounting (Linux /proc)
 import { readFileSync, readdirSync } from 'node:fs';
@@ -534,11 +392,11 @@ async function main() {
 
     // Raw rate measured before and after the service runs (the machine may be shared): the mean is used.
     const load0 = loadavg()[0];
-    const rawA = await rawRates();
+    const rawA = await rawRates(D, M, BODY.length);
     const cores = availableParallelism();
     const one = await measure(world, 1, cores, devices, 'one process');
     const two = await measure(world, 2, Math.max(1, Math.floor(cores / 2)), devices, 'two processes');
-    const rawB = await rawRates();
+    const rawB = await rawRates(D, M, BODY.length);
     const mean = (k) => (rawA[k] + rawB[k]) / 2;
     const raw = {
       dec: mean('dec'),

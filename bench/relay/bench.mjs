@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ProcSampler, pidsNamed } from './proc.mjs';
-import { rawRates } from './raw-signal.mjs';
+import { rawRates } from '../shared/raw-signal.mjs';
 import { codeHook, startRelay } from './relay-process.mjs';
 import { Businesses } from './businesses.mjs';
 import { Devices } from './devices.mjs';

@@ -1,17 +1,17 @@
 // Raw libsignal rate on one core (no database, no NATS): decrypts/s and encrypts/s of established
 // sessions in memory, the same shape as the relay's work (a device's message to a business, and the
-// business's message back). The relay benchmark states its throughput as a fraction of these.
-// (Adapted from bench/crypto/bench.mjs.)
+// business's message back). The crypto and relay benchmarks state their throughput as a fraction of these.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const S = require('@signalapp/libsignal-client');
 const PN = '15559990';
-const BODY = 'x'.repeat(60);
-const plaintext = (i) =>
-  JSON.stringify({ v: 1, sent_at: Date.now(), content: { type: 'text', text: { body: `${BODY} ${i}` } } });
 
-export async function rawRates(D = 100, M = 20) {
+/** D sessions, M messages each way per session, text bodies of bodyChars characters. */
+export async function rawRates(D = 100, M = 20, bodyChars = 60) {
+  const body = 'x'.repeat(bodyChars);
+  const plaintext = (i) =>
+    JSON.stringify({ v: 1, sent_at: Date.now(), content: { type: 'text', text: { body: `${body} ${i}` } } });
   const mem = () => {
     const sessions = new Map();
     const ids = new Map();
