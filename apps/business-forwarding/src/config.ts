@@ -19,7 +19,12 @@ export const BusinessForwardingConfigSchema = BaseConfigSchema.extend({
   WEBHOOK_BACKOFF_MAX_MS: ms(60 * 60 * 1000, 1),
   WEBHOOK_TIMEOUT_MS: ms(10_000, 100),
   WEBHOOK_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
-  /** Deliveries in flight per process across all endpoints. */
+  /**
+   * Default for a subscription's max_events_per_post: webhook events of one endpoint joined into one
+   * POST when they wait together (Meta documents up to 1000 updates per POST). 1 = one event per POST.
+   */
+  WEBHOOK_MAX_EVENTS_PER_POST: z.coerce.number().int().min(1).max(1000).default(100),
+  /** Deliveries (POSTs) in flight per process across all endpoints. */
   WEBHOOK_WORKERS: z.coerce.number().int().min(1).max(5000).default(256),
   WEBHOOK_POLL_MS: ms(500, 10),
   WEBHOOK_MAX_BODY_BYTES: z.coerce

@@ -63,6 +63,7 @@ export const SetWebhook = z
     callback_url: z.url().max(2048),
     verify_token: z.string().min(1).max(256),
     max_concurrency: z.number().int().min(1).max(1000).optional(),
+    max_events_per_post: z.number().int().min(1).max(1000).optional(),
     timeout_ms: z.number().int().min(100).max(60_000).optional(),
   })
   .strict();

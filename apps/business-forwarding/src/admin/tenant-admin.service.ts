@@ -68,6 +68,7 @@ export class TenantAdminService {
         ? {
             callback_url: sub.callback_url,
             max_concurrency: sub.max_concurrency,
+            max_events_per_post: sub.max_events_per_post,
             timeout_ms: sub.timeout_ms,
             verified_at: sub.verified_at,
           }

@@ -45,6 +45,7 @@ export class WebhookAdminService {
         s.max_concurrency ?? this.config.WEBHOOK_MAX_CONCURRENCY,
         this.config.WEBHOOK_MAX_CONCURRENCY,
       ),
+      max_events_per_post: s.max_events_per_post ?? null,
       timeout_ms: Math.min(s.timeout_ms ?? this.config.WEBHOOK_TIMEOUT_MS, this.config.WEBHOOK_TIMEOUT_MS),
       verified_at: this.clock.now(),
     });
@@ -59,6 +60,7 @@ export class WebhookAdminService {
     return {
       callback_url: sub.callback_url,
       max_concurrency: sub.max_concurrency,
+      max_events_per_post: sub.max_events_per_post ?? this.config.WEBHOOK_MAX_EVENTS_PER_POST,
       timeout_ms: sub.timeout_ms,
       verified_at: sub.verified_at,
       queue: await this.outbox.stats(wabaId),

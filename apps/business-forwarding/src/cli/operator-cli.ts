@@ -74,6 +74,7 @@ export const COMMANDS: Record<string, Route> = {
       callback_url: f.url,
       verify_token: f['verify-token'],
       max_concurrency: num(f['max-concurrency']),
+      max_events_per_post: num(f['max-events-per-post']),
       timeout_ms: num(f['timeout-ms']),
     }),
   ],

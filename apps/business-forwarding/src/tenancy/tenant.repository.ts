@@ -44,6 +44,8 @@ export interface SubscriptionRow {
   callback_url: string;
   verify_token_enc: Buffer;
   max_concurrency: number;
+  /** Null: the WEBHOOK_MAX_EVENTS_PER_POST default. */
+  max_events_per_post: number | null;
   timeout_ms: number;
   verified_at: Date;
 }
@@ -168,11 +170,20 @@ export class TenantRepository {
 
   async upsertSubscription(s: SubscriptionRow): Promise<void> {
     await this.ds.query(
-      `INSERT INTO ${S}.webhook_subscriptions (waba_id, callback_url, verify_token_enc, max_concurrency, timeout_ms, verified_at)
-       VALUES ($1,$2,$3,$4,$5,$6)
+      `INSERT INTO ${S}.webhook_subscriptions (waba_id, callback_url, verify_token_enc, max_concurrency, timeout_ms,
+         verified_at, max_events_per_post)
+       VALUES ($1,$2,$3,$4,$5,$6,$7)
        ON CONFLICT (waba_id) DO UPDATE SET callback_url = $2, verify_token_enc = $3, max_concurrency = $4,
-         timeout_ms = $5, verified_at = $6`,
-      [s.waba_id, s.callback_url, s.verify_token_enc, s.max_concurrency, s.timeout_ms, s.verified_at],
+         timeout_ms = $5, verified_at = $6, max_events_per_post = $7`,
+      [
+        s.waba_id,
+        s.callback_url,
+        s.verify_token_enc,
+        s.max_concurrency,
+        s.timeout_ms,
+        s.verified_at,
+        s.max_events_per_post,
+      ],
     );
   }
 

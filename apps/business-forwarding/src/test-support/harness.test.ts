@@ -235,4 +235,4 @@ export async function waitForInbound(h: { db: TestDatabase }, wamid: string): Pr
   }
 }
 
-export { WebhookReceiver, valueOf, type Received } from './webhook-receiver.test';
+export { WebhookReceiver, valueOf, valuesOf, type Received } from './webhook-receiver.test';

@@ -84,6 +84,13 @@ export class WebhookReceiver {
   }
 }
 
+/** Every change value of a POST (a batched POST carries several entries), in body order. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- envelopes are asserted field by field
+export const valuesOf = (r: Received): any[] =>
+  (r.json as { entry: { changes: { value: unknown }[] }[] }).entry.flatMap((e) =>
+    e.changes.map((c) => c.value),
+  );
+
 /** The single change value of an envelope. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- envelopes are asserted field by field
 export const valueOf = (r: Received): any =>

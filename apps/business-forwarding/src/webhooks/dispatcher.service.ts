@@ -15,16 +15,20 @@ import { backoffMs } from './backoff';
 import { DispatchSignal } from './dispatch-signal';
 import type { WebhookHttpClient } from './http-client';
 import { OutboxRepository, type AttemptResult, type ClaimedEvent } from './outbox.repository';
+import { joinBodies } from './webhook-batch';
 import { WebhookTargets, type WebhookTarget } from './webhook-targets';
 
 /**
  * Delivers the outbox: claims due partition heads (leased, so replicas never send the same event at
- * once and a killed process's claims return), POSTs each with its signature, and records the attempt.
- * Only a 2xx accepts; anything else is retried with backoff until the event's deadline, then it is
- * dead-lettered. At most max_concurrency requests per endpoint are in flight from this process.
+ * once and a killed process's claims return), POSTs them with their signature, and records the attempt.
+ * Events waiting for one endpoint go out together, as Meta batches updates: one POST carries up to the
+ * subscription's max_events_per_post events (one `entry` each, in partition order), so a backlog
+ * drains in a few round trips instead of one per event. Only a 2xx accepts the whole POST; anything
+ * else retries every event in it with backoff until its deadline, then dead-letters it. At most
+ * max_concurrency POSTs per endpoint are in flight from this process.
  */
-/** Events of one partition claimed and sent per run, after its head went through. */
-const RUN = 16;
+/** Partition heads claimed per round at most (each round scans the partition heads once). */
+const CLAIM_MAX = 2000;
 
 @Injectable()
 export class WebhookDispatcher implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -84,91 +88,111 @@ export class WebhookDispatcher implements OnApplicationBootstrap, BeforeApplicat
     const now = this.clock.now();
     const claimed = await this.outbox.claim(
       now,
-      free,
+      Math.min(CLAIM_MAX, free * this.config.WEBHOOK_MAX_EVENTS_PER_POST),
       this.leaseUntil(now),
       this.owner,
       this.perEndpoint,
       this.config.WEBHOOK_MAX_CONCURRENCY,
     );
+    const byEndpoint = new Map<string, ClaimedEvent[]>();
+    for (const ev of claimed) byEndpoint.set(ev.waba_id, [...(byEndpoint.get(ev.waba_id) ?? []), ev]);
     const skipped: string[] = [];
     let started = 0;
-    for (const ev of claimed) {
-      const target = await this.targets.get(ev.waba_id);
-      const busy = this.perEndpoint.get(ev.waba_id) ?? 0;
-      const limit = Math.min(target?.maxConcurrency ?? 1, this.config.WEBHOOK_MAX_CONCURRENCY);
-      if (!target || busy >= limit) {
-        skipped.push(ev.id);
+    for (const [wabaId, events] of byEndpoint) {
+      const target = await this.targets.get(wabaId);
+      if (!target) {
+        skipped.push(...events.map((e) => e.id));
         continue;
       }
-      this.perEndpoint.set(ev.waba_id, busy + 1);
-      const p = this.runPartition(ev, target).finally(() => {
-        this.inflight.delete(p);
-        const n = (this.perEndpoint.get(ev.waba_id) ?? 1) - 1;
-        if (n <= 0) this.perEndpoint.delete(ev.waba_id);
-        else this.perEndpoint.set(ev.waba_id, n);
-        // Claim again once half an endpoint's slots are free, not per slot: each claim round scans
-        // the partition heads, so fewer, larger rounds.
-        if (n <= Math.floor(limit / 2)) this.signal.wake();
-      });
-      this.inflight.add(p);
-      started++;
+      const limit = Math.min(target.maxConcurrency, this.config.WEBHOOK_MAX_CONCURRENCY);
+      // Fewest POSTs: full batches, as many as the endpoint has room for; the rest waits for a slot.
+      for (let i = 0; i < events.length; i += target.maxEventsPerPost) {
+        const batch = events.slice(i, i + target.maxEventsPerPost);
+        const busy = this.perEndpoint.get(wabaId) ?? 0;
+        if (busy >= limit || started >= free) {
+          skipped.push(...batch.map((e) => e.id));
+          continue;
+        }
+        this.perEndpoint.set(wabaId, busy + 1);
+        const p = this.runBatch(batch, target).finally(() => {
+          this.inflight.delete(p);
+          const n = (this.perEndpoint.get(wabaId) ?? 1) - 1;
+          if (n <= 0) this.perEndpoint.delete(wabaId);
+          else this.perEndpoint.set(wabaId, n);
+          // Claim again once half an endpoint's slots are free, not per slot: each claim round scans
+          // the partition heads, so fewer, larger rounds.
+          if (n <= Math.floor(limit / 2)) this.signal.wake();
+        });
+        this.inflight.add(p);
+        started++;
+      }
     }
     await this.outbox.release(skipped, this.owner);
     return started;
   }
 
   /**
-   * Delivers a partition head, then keeps going through the partition in runs of up to RUN events
-   * while deliveries succeed. A run's outcomes are recorded together (one statement); if the process
-   * dies mid-run the unrecorded ones are sent again later (at-least-once, same order).
+   * Delivers a batch (partition heads, or a run of one partition), then, while a single partition's
+   * run goes through, keeps going through that partition a batch at a time. Each POST's outcomes are
+   * recorded together with the claim of the partition's next batch (one statement); if the process
+   * dies mid-run the unrecorded events are sent again later (at-least-once, same order).
    */
-  private async runPartition(first: ClaimedEvent, firstTarget: WebhookTarget): Promise<void> {
-    let run: ClaimedEvent[] = [first];
+  private async runBatch(first: ClaimedEvent[], firstTarget: WebhookTarget): Promise<void> {
+    let batch = first;
     let target: WebhookTarget | undefined = firstTarget;
-    while (run.length > 0 && target) {
-      const results: (AttemptResult & { id: string })[] = [];
-      for (const ev of run) {
-        const r = await this.attempt(ev, target);
-        results.push(r);
-        if (r.state !== 'delivered' || this.stopping) break;
-      }
-      const more = results.length === run.length && results[results.length - 1].state === 'delivered';
+    while (batch.length > 0 && target) {
+      const { results, unsent } = await this.attempt(batch, target);
+      const partition = batch.every((e) => e.partition_key === batch[0].partition_key);
+      const more = partition && unsent.length === 0 && results.every((r) => r.state === 'delivered');
       const now = this.clock.now();
+      const limit = target.maxEventsPerPost;
       const next =
         more && !this.stopping
-          ? { partitionKey: first.partition_key, now, leaseUntil: this.leaseUntil(now, RUN), limit: RUN }
+          ? { partitionKey: batch[0].partition_key, now, leaseUntil: this.leaseUntil(now), limit }
           : null;
-      const rest = run.slice(results.length).map((e) => e.id);
       try {
-        run = await this.outbox.finishRun(this.owner, results, next);
+        batch = await this.outbox.finishRun(this.owner, results, next);
       } catch (err) {
         // The leases expire and the events are retried: at-least-once, never lost.
         this.log.error({ err: (err as Error).message }, 'could not record webhook attempts');
         return;
       }
-      if (rest.length) await this.outbox.release(rest, this.owner).catch(() => undefined);
-      target = run.length ? await this.targets.get(run[0].waba_id) : undefined;
-      if (run.length && !target)
+      if (unsent.length) await this.outbox.release(unsent, this.owner).catch(() => undefined);
+      target = batch.length ? await this.targets.get(batch[0].waba_id) : undefined;
+      if (batch.length && !target)
         await this.outbox.release(
-          run.map((e) => e.id),
+          batch.map((e) => e.id),
           this.owner,
         );
     }
   }
 
-  /** Long enough for `events` attempts that all run into the timeout. */
-  private leaseUntil(now: Date, events = 1): Date {
-    return new Date(now.getTime() + events * this.config.WEBHOOK_TIMEOUT_MS + 5000);
+  /** Long enough for one POST that runs into the timeout. */
+  private leaseUntil(now: Date): Date {
+    return new Date(now.getTime() + this.config.WEBHOOK_TIMEOUT_MS + 5000);
   }
 
-  /** One attempt and its outcome (recorded by the caller). */
-  private async attempt(ev: ClaimedEvent, target: WebhookTarget): Promise<AttemptResult & { id: string }> {
+  /**
+   * One POST of as many of the batch's events as fit the body cap, and each sent event's outcome
+   * (recorded by the caller); `unsent` are the ids that did not fit, to be released.
+   */
+  private async attempt(
+    batch: ClaimedEvent[],
+    target: WebhookTarget,
+  ): Promise<{ results: (AttemptResult & { id: string })[]; unsent: string[] }> {
     let statusCode: number | null = null;
     let error: string | null = null;
+    let sent = batch.slice(0, 1);
     const t0 = performance.now();
     try {
-      if (!ev.body_enc) throw new Error('event has no body');
-      const body = await this.keys.open(ev.waba_id, ev.body_enc, ev.dedupe_key);
+      const bodies = await Promise.all(
+        batch.map((ev) => {
+          if (!ev.body_enc) throw new Error(`event ${ev.id} has no body`);
+          return this.keys.open(ev.waba_id, ev.body_enc, ev.dedupe_key);
+        }),
+      );
+      const { body, count } = joinBodies(bodies, this.config.WEBHOOK_MAX_BODY_BYTES);
+      sent = batch.slice(0, count);
       if (body.length > this.config.WEBHOOK_MAX_BODY_BYTES) throw new Error('body exceeds the 3 MB cap');
       const res = await this.http.post(
         target.url,
@@ -187,22 +211,37 @@ export class WebhookDispatcher implements OnApplicationBootstrap, BeforeApplicat
     }
     const latencyMs = Math.round(performance.now() - t0);
     const at = this.clock.now();
+    const results = sent.map((ev) => ({
+      id: ev.id,
+      ...this.outcome(ev, at, error),
+      at,
+      statusCode,
+      error,
+      latencyMs,
+    }));
+    return { results, unsent: batch.slice(sent.length).map((e) => e.id) };
+  }
+
+  /** Delivered, or retried with backoff until the event's deadline, then dead. */
+  private outcome(
+    ev: ClaimedEvent,
+    at: Date,
+    error: string | null,
+  ): { state: AttemptResult['state']; nextAttemptAt: Date } {
+    if (error === null) return { state: 'delivered', nextAttemptAt: at };
     const attempt = ev.attempts + 1;
-    let state: 'pending' | 'delivered' | 'dead' = error === null ? 'delivered' : 'pending';
-    let next = at;
-    if (state === 'pending') {
-      next = new Date(
-        at.getTime() +
-          backoffMs(
-            attempt,
-            this.config.WEBHOOK_BACKOFF_BASE_MS,
-            this.config.WEBHOOK_BACKOFF_MAX_MS,
-            this.random,
-          ),
-      );
-      if (next.getTime() > new Date(ev.deadline_at).getTime()) state = 'dead';
-    }
-    if (state === 'dead') this.log.warn({ event: ev.id, attempts: attempt }, 'webhook dead-lettered');
-    return { id: ev.id, state, nextAttemptAt: next, at, statusCode, error, latencyMs };
+    const next = new Date(
+      at.getTime() +
+        backoffMs(
+          attempt,
+          this.config.WEBHOOK_BACKOFF_BASE_MS,
+          this.config.WEBHOOK_BACKOFF_MAX_MS,
+          this.random,
+        ),
+    );
+    if (next.getTime() <= new Date(ev.deadline_at).getTime())
+      return { state: 'pending', nextAttemptAt: next };
+    this.log.warn({ event: ev.id, attempts: attempt }, 'webhook dead-lettered');
+    return { state: 'dead', nextAttemptAt: next };
   }
 }

@@ -16,7 +16,7 @@ import {
   inbound,
   prepareDatabase,
   publishAs,
-  valueOf,
+  valuesOf,
   waitForInbound,
   WebhookReceiver,
   type Tenant,
@@ -67,11 +67,13 @@ function kill9(): Promise<void> {
 
 const texts = () =>
   receiver.accepted.flatMap((x) =>
-    (valueOf(x).messages ?? []).map((m: { text: { body: string } }) => m.text.body),
+    valuesOf(x)
+      .flatMap((v) => v.messages ?? [])
+      .map((m: { text: { body: string } }) => m.text.body),
   );
 const statuses = (id: string) =>
   receiver.accepted
-    .flatMap((x) => valueOf(x).statuses ?? [])
+    .flatMap((x) => valuesOf(x).flatMap((v) => v.statuses ?? []))
     .filter((s: { id: string }) => s.id === id)
     .map((s: { status: string }) => s.status);
 /** At-least-once: a retry of the event in flight at the kill may repeat it; drop repeats, keep order. */

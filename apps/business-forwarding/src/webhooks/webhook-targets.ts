@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { BF_CONFIG } from '../common/tokens';
+import type { BusinessForwardingConfig } from '../config';
 import { DataKeys } from '../tenancy/data-keys.service';
 import { TenantRepository } from '../tenancy/tenant.repository';
 
@@ -6,6 +8,7 @@ export interface WebhookTarget {
   url: string;
   timeoutMs: number;
   maxConcurrency: number;
+  maxEventsPerPost: number;
   appSecret: string;
 }
 
@@ -17,6 +20,7 @@ export class WebhookTargets {
   private readonly cache = new Map<string, { target?: WebhookTarget; until: number }>();
 
   constructor(
+    @Inject(BF_CONFIG) private readonly config: BusinessForwardingConfig,
     private readonly tenants: TenantRepository,
     private readonly keys: DataKeys,
   ) {}
@@ -34,6 +38,7 @@ export class WebhookTargets {
             url: sub.callback_url,
             timeoutMs: sub.timeout_ms,
             maxConcurrency: sub.max_concurrency,
+            maxEventsPerPost: sub.max_events_per_post ?? this.config.WEBHOOK_MAX_EVENTS_PER_POST,
             appSecret: (
               await this.keys.open(wabaId, business.app_secret_enc, `appsecret:${wabaId}`)
             ).toString('utf8'),

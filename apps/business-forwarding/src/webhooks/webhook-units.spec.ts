@@ -9,6 +9,7 @@ import { systemClock } from '@relay/platform';
 import { backoffMs } from './backoff';
 import { statusesToEmit } from './status-sequence';
 import { asciiJson } from './webhook-body';
+import { joinBodies } from './webhook-batch';
 
 describe('asciiJson', () => {
   it('escapes every non-ASCII unit, round-trips, and signs the exact bytes', () => {
@@ -128,5 +129,35 @@ describe('QualityService.effectiveLimit', () => {
     expect(q.effectiveLimit(0, 'RED')).toBe(10_000);
     expect(q.effectiveLimit(250, 'RED')).toBe(250);
     expect(q.effectiveLimit(40, 'RED')).toBe(10);
+  });
+});
+
+describe('joinBodies', () => {
+  const body = (id: string, text: string) =>
+    asciiJson({
+      object: 'whatsapp_business_account',
+      entry: [{ id, changes: [{ field: 'messages', value: { messages: [{ text: { body: text } }] } }] }],
+    });
+
+  it('sends a single body byte for byte and joins several into one entry array, in order', () => {
+    const one = body('1', 'héllo');
+    expect(joinBodies([one], 3_000_000)).toEqual({ body: one, count: 1 });
+    const { body: joined, count } = joinBodies([one, body('2', 'b'), body('3', 'c')], 3_000_000);
+    expect(count).toBe(3);
+    const parsed = JSON.parse(joined.toString('ascii'));
+    expect(parsed.object).toBe('whatsapp_business_account');
+    expect(parsed.entry.map((e: { id: string }) => e.id)).toEqual(['1', '2', '3']);
+    expect(parsed.entry[0].changes[0].value.messages[0].text.body).toBe('héllo');
+    // Same escaping as a stored body: ASCII only.
+    expect(/^[\x20-\x7e]*$/.test(joined.toString('latin1'))).toBe(true);
+  });
+
+  it('stops before the body cap, keeping at least the first body', () => {
+    const bodies = ['a', 'b', 'c'].map((x) => body(x, x.repeat(400)));
+    const two = joinBodies(bodies, bodies[0].length * 2);
+    expect(two.count).toBe(2);
+    expect(two.body.length).toBeLessThanOrEqual(bodies[0].length * 2);
+    expect(joinBodies(bodies, bodies[0].length + 10).count).toBe(1);
+    expect(joinBodies(bodies, 10).count).toBe(1);
   });
 });

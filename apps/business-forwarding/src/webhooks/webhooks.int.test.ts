@@ -15,6 +15,7 @@ import {
   publishAs,
   startHarness,
   valueOf,
+  valuesOf,
   waitForInbound,
   WebhookReceiver,
   type Harness,
@@ -31,7 +32,10 @@ let h: Harness;
 let spec: MetaOpenApi;
 const receivers: WebhookReceiver[] = [];
 
-async function subscribed(t: Tenant, opts: { max_concurrency?: number; timeout_ms?: number } = {}) {
+async function subscribed(
+  t: Tenant,
+  opts: { max_concurrency?: number; timeout_ms?: number; max_events_per_post?: number } = {},
+) {
   const r = new WebhookReceiver(t.appSecret);
   receivers.push(r);
   await r.start();
@@ -78,10 +82,12 @@ async function status(t: Tenant, wamid: string, waId: string, s: 'sent' | 'deliv
 }
 
 const statusesOf = (r: WebhookReceiver, wamid: string) =>
-  r.accepted.map(valueOf).flatMap((v) => (v.statuses ?? []).filter((s: { id: string }) => s.id === wamid));
+  r.accepted
+    .flatMap(valuesOf)
+    .flatMap((v) => (v.statuses ?? []).filter((s: { id: string }) => s.id === wamid));
 const textsOf = (r: WebhookReceiver) =>
   r.accepted
-    .map(valueOf)
+    .flatMap(valuesOf)
     .flatMap((v) => (v.messages ?? []).filter((m: { type: string }) => m.type === 'text'))
     .map((m: { text: { body: string } }) => m.text.body);
 
@@ -308,6 +314,33 @@ describe('webhook delivery', () => {
     expect(typeof ok[0].latency_ms).toBe('number');
   });
 
+  it('joins events waiting for one endpoint into one signed POST, at most max_events_per_post, in order', async () => {
+    const t = await createTenant(h);
+    const r = await subscribed(t, { max_events_per_post: 3 });
+    r.mode = 'down';
+    for (let i = 0; i < 7; i++) await userSays(t, '4915122220009', `b${i}`);
+    await waitFor(
+      async () => (await admin(h, 'GET', `/businesses/${t.waba}/webhook/attempts`)).body.data.length >= 1,
+    );
+    r.mode = 'up';
+    advance(3600_000);
+    await waitFor(() => textsOf(r).length === 7, 15_000);
+    expect(textsOf(r)).toEqual(['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6']);
+    const sizes = r.accepted.map((x) => valuesOf(x).length);
+    expect(Math.max(...sizes)).toBe(3);
+    expect(r.accepted.length).toBeLessThan(7);
+    expect(r.accepted.every((x) => x.signatureValid)).toBe(true);
+    // Each event is recorded as delivered once, with the POST's outcome.
+    const log = (await admin(h, 'GET', `/businesses/${t.waba}/webhook/attempts?limit=100`)).body.data;
+    const ok = log.filter((a: { status_code: number | null }) => a.status_code === 200);
+    expect(new Set(ok.map((a: { event_key: string }) => a.event_key)).size).toBe(7);
+    expect(ok).toHaveLength(7);
+    expect((await admin(h, 'GET', `/businesses/${t.waba}/webhook`)).body).toMatchObject({
+      max_events_per_post: 3,
+      queue: { delivered: 7 },
+    });
+  });
+
   it('dead-letters after the retry window and replays on request', async () => {
     const t = await createTenant(h);
     const r = await subscribed(t);
@@ -335,7 +368,8 @@ describe('webhook delivery', () => {
 
   it('keeps at most max_concurrency requests in flight per endpoint and times out a hanging endpoint', async () => {
     const t = await createTenant(h);
-    const r = await subscribed(t, { max_concurrency: 2, timeout_ms: 300 });
+    // One event per POST, so the eight statuses need eight requests and the limit shows.
+    const r = await subscribed(t, { max_concurrency: 2, timeout_ms: 300, max_events_per_post: 1 });
     const m = await userSays(t, '4915122220006', 'hi');
     await waitFor(() => r.received.length === 1);
     await waitForInbound(h, m.wamid);
