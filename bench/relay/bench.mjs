@@ -21,6 +21,9 @@ import { Businesses } from './businesses.mjs';
 import { Devices } from './devices.mjs';
 import { Histogram, writeReports } from './report.mjs';
 import { backlog } from './backlog.mjs';
+import { summarizeProfiles } from './profile.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
@@ -37,6 +40,7 @@ const { values: a } = parseArgs({
     seconds: { type: 'string', default: '60' },
     'crypto-replicas': { type: 'string', default: '2' },
     drain: { type: 'string', default: '120' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const cfg = {
@@ -46,6 +50,7 @@ const cfg = {
   seconds: Number(a.seconds),
   cryptoReplicas: Number(a['crypto-replicas']),
   drain: Number(a.drain),
+  profile: a.profile,
 };
 const log = (m) => process.stdout.write(`[bench] ${m}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -79,9 +84,18 @@ async function main() {
   const db = await createTestDatabase('bench');
   const subjectRoot = testSubjectRoot('bench');
   const hook = await codeHook(HOOK_TOKEN);
+  // --profile: every service process writes a V8 CPU profile when it exits (main and worker threads).
+  const profileDir = cfg.profile ? mkdtempSync(join(tmpdir(), 'relay-profile-')) : null;
   const relay = await startRelay({
     root,
     env: {
+      ...(profileDir
+        ? {
+            NODE_OPTIONS: [process.env.NODE_OPTIONS, `--cpu-prof --cpu-prof-dir=${profileDir}`]
+              .filter(Boolean)
+              .join(' '),
+          }
+        : {}),
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
       NATS_URL: TEST_NATS_URL,
@@ -141,7 +155,10 @@ async function main() {
       'bench (load generator)': () => [process.pid],
     });
     log(`window: ${cfg.seconds} s at ${cfg.rate}/s each way`);
+    // The same groups over window + drain: the CPU each process spent per delivered message.
+    const whole = new ProcSampler(sampler.groups);
     sampler.start();
+    whole.start();
     const t0 = Date.now();
     await Promise.all([
       paced(cfg.rate, cfg.seconds, (i) => devs.sendNext(i)),
@@ -163,6 +180,7 @@ async function main() {
       if (arrivals() > last) [last, lastProgress] = [arrivals(), Date.now()];
     }
     const drainSeconds = (Date.now() - t0) / 1000 - windowSecs;
+    const wholeUsage = whole.stop();
     const size1 = await dbSize(db.url);
     // Sustained rate: delivered messages over the time from the window's start to the last arrival.
     const span = (last) => Math.max(windowSecs, (last - t0) / 1000);
@@ -176,6 +194,12 @@ async function main() {
       inbound,
       outbound,
       usage,
+      cpuMsPerMessage: Object.fromEntries(
+        Object.entries(wholeUsage.rows).map(([name, u]) => [
+          name,
+          delivered ? (1000 * u.cpuSeconds) / delivered : null,
+        ]),
+      ),
       backlogAtWindowEnd,
       postgres: { bytesGrowth: size1 - size0, bytesPerMessage: delivered ? (size1 - size0) / delivered : 0 },
       rawSignalOneCore: raw,
@@ -184,6 +208,14 @@ async function main() {
         outbound: outbound.throughput / raw.enc,
       },
     };
+    if (profileDir) {
+      const pids = Object.fromEntries(
+        ['gateway', 'business-forwarding', 'crypto', 'storage'].map((s) => [s, relay.pids(s)]),
+      );
+      await relay.stop(); // profiles are written as the processes exit
+      result.profiles = summarizeProfiles(profileDir, pids);
+      rmSync(profileDir, { recursive: true, force: true });
+    }
     writeReports(root, result, log);
   } finally {
     await cleanup();

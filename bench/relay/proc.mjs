@@ -85,6 +85,7 @@ export class ProcSampler {
     const rows = {};
     for (const [name, v] of Object.entries(now))
       rows[name] = {
+        cpuSeconds: v.cpu - (this.c0[name]?.cpu ?? 0),
         cpuPercentOfOneCore: (100 * (v.cpu - (this.c0[name]?.cpu ?? 0))) / secs,
         rssMiB: v.rss,
         peakRssMiB: Math.max(this.peak.get(name) ?? 0, v.rss),

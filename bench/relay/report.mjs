@@ -62,6 +62,22 @@ export function markdown(r) {
   );
   for (const [name, u] of Object.entries(r.usage.rows))
     lines.push(`| ${name} | ${f(u.cpuPercentOfOneCore)} | ${f(u.rssMiB)} | ${f(u.peakRssMiB)} |`);
+  if (r.cpuMsPerMessage) {
+    lines.push(
+      '',
+      'CPU per delivered message (window + drain, both directions; NATS and Postgres figures include anything ' +
+        'else running on the shared servers):',
+      '',
+      '| process | CPU ms per message |',
+      '| --- | --- |',
+    );
+    let sum = 0;
+    for (const [name, ms] of Object.entries(r.cpuMsPerMessage)) {
+      lines.push(`| ${name} | ${f(ms, 2)} |`);
+      if (!name.startsWith('bench')) sum += ms ?? 0;
+    }
+    lines.push(`| relay total (without the load generator) | ${f(sum, 2)} |`);
+  }
   const bl = r.backlogAtWindowEnd;
   if (bl?.consumers) {
     lines.push(
@@ -84,6 +100,20 @@ export function markdown(r) {
       `Relay inbound = ${f(100 * r.fractionOfRaw.inbound, 1)} % of the raw decrypt rate, outbound = ` +
       `${f(100 * r.fractionOfRaw.outbound, 1)} % of the raw encrypt rate.`,
   );
+  for (const [service, p] of Object.entries(r.profiles ?? {})) {
+    lines.push(
+      '',
+      `Profile of ${service} (self time over the whole run, ${f(p.busyMs / 1000, 1)} s busy):`,
+      '',
+    );
+    lines.push('| package / file | % | function | % |', '| --- | --- | --- | --- |');
+    for (let i = 0; i < Math.max(p.byPackage.length, p.byFunction.length); i++) {
+      const a = p.byPackage[i];
+      const b = p.byFunction[i];
+      const cell = (x) => (x ? `\`${x.name.replaceAll('|', '\\|')}\` | ${f(x.percent, 1)}` : ' | ');
+      lines.push(`| ${cell(a)} | ${cell(b)} |`);
+    }
+  }
   return lines.join('\n') + '\n';
 }
 
