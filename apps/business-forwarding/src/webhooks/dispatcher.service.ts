@@ -167,9 +167,13 @@ export class WebhookDispatcher implements OnApplicationBootstrap, BeforeApplicat
     }
   }
 
-  /** Long enough for one POST that runs into the timeout. */
+  /**
+   * Long enough for one POST that runs into the timeout plus recording it on a busy database (an
+   * expired lease means the batch may be sent twice), short enough that a killed process's claims
+   * come back quickly (every batch is one POST, so this no longer grows with the batch).
+   */
   private leaseUntil(now: Date): Date {
-    return new Date(now.getTime() + this.config.WEBHOOK_TIMEOUT_MS + 5000);
+    return new Date(now.getTime() + this.config.WEBHOOK_TIMEOUT_MS + 15_000);
   }
 
   /**
