@@ -41,6 +41,7 @@ export const PatchNumber = z
     throughput_mps: z.number().int().min(1).max(100_000).nullable().optional(),
     pair_burst: z.number().int().min(1).max(10_000).nullable().optional(),
     pair_refill_ms: z.number().int().min(1).max(86_400_000).nullable().optional(),
+    nats_delivery: z.boolean().optional(),
   })
   .strict();
 

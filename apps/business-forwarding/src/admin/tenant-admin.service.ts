@@ -185,6 +185,7 @@ export class TenantAdminService {
       verified_name: n.verified_name,
       data_localization_region: n.data_localization_region,
       registered: n.registered,
+      nats_delivery: n.nats_delivery,
       quality_rating: q.rating,
       quality_score: q.score,
       sending_blocked: q.blocked,

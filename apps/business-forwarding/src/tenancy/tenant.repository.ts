@@ -27,6 +27,8 @@ export interface NumberRow {
   throughput_mps: number | null;
   pair_burst: number | null;
   pair_refill_ms: number | null;
+  /** Webhook bodies are also published on integrator.webhook (for integrators who consume NATS). */
+  nats_delivery: boolean;
   created_at: Date;
 }
 

@@ -17,8 +17,8 @@ export interface WebhookItem {
 }
 
 /**
- * Records webhook events in the outbox (body sealed with the business's data key) and publishes the
- * same body on `integrator.webhook`, inside the caller's transaction: if the publish fails nothing is
+ * Records webhook events in the outbox (body sealed with the business's data key) and, for a number
+ * with NATS delivery on, publishes the same body on `integrator.webhook`, inside the caller's transaction: if the publish fails nothing is
  * committed and the source event is redelivered; a publish repeated after a lost commit is dropped
  * by JetStream's duplicate window (same Nats-Msg-Id).
  */
@@ -34,7 +34,7 @@ export class WebhookEventWriter {
 
   async record(
     em: EntityManager,
-    number: { waba_id: string; phone_number_id: string },
+    number: { waba_id: string; phone_number_id: string; nats_delivery: boolean },
     items: WebhookItem[],
   ): Promise<number> {
     const key = await this.keys.key(number.waba_id);
@@ -56,6 +56,7 @@ export class WebhookEventWriter {
         deadline,
       ),
     );
+    if (!number.nats_delivery) return inserted.size;
     // Published together: one connection keeps them in call order, and one wait covers all PubAcks.
     await Promise.all(
       items

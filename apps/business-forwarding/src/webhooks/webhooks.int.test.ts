@@ -127,6 +127,8 @@ describe('webhook delivery', () => {
   it('signs ASCII-only bodies: non-ASCII text arrives escaped and verifies; NATS integrators get the same body', async () => {
     const t = await createTenant(h);
     const r = await subscribed(t);
+    const patched = await admin(h, 'PATCH', `/phone_numbers/${t.pnid}`, { nats_delivery: true });
+    expect(patched.body).toMatchObject({ nats_delivery: true });
     const integrator: unknown[] = [];
     const sub: Subscription = h.nc.subscribe(`${h.root}.v1.integrator.webhook.${t.pnid}`);
     void (async () => {
@@ -312,6 +314,28 @@ describe('webhook delivery', () => {
     const ok = (await admin(h, 'GET', `/businesses/${t.waba}/webhook/attempts?limit=5`)).body.data;
     expect(ok[0]).toMatchObject({ status_code: 200, error: null });
     expect(typeof ok[0].latency_ms).toBe('number');
+  });
+
+  it('publishes the NATS copy only for numbers with nats_delivery on', async () => {
+    const t = await createTenant(h);
+    const r = await subscribed(t);
+    const copies: string[] = [];
+    const sub: Subscription = h.nc.subscribe(`${h.root}.v1.integrator.webhook.${t.pnid}`);
+    void (async () => {
+      for await (const m of sub) copies.push(new TextDecoder().decode(m.data));
+    })();
+    expect((await admin(h, 'GET', `/phone_numbers/${t.pnid}`)).body).toMatchObject({ nats_delivery: false });
+    await userSays(t, '4915122220010', 'webhook only');
+    await waitFor(() => textsOf(r).includes('webhook only'));
+    await admin(h, 'PATCH', `/phone_numbers/${t.pnid}`, { nats_delivery: true });
+    await userSays(t, '4915122220010', 'both');
+    await waitFor(() => textsOf(r).includes('both') && copies.length === 1);
+    await new Promise((res) => setTimeout(res, 200));
+    sub.unsubscribe();
+    expect(copies).toHaveLength(1);
+    expect(copies[0]).toContain('"both"');
+    const bad = await admin(h, 'PATCH', `/phone_numbers/${t.pnid}`, { nats_delivery: 'yes' });
+    expect(bad.status).toBe(400);
   });
 
   it('joins events waiting for one endpoint into one signed POST, at most max_events_per_post, in order', async () => {
