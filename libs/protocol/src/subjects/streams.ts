@@ -32,6 +32,8 @@ export const STREAMS: Record<StreamKey, StreamDef> = {
     prefixes: ['delivery'],
     description: 'Ciphertexts for one user device each.',
     carriesContent: true,
+    // storage reads a device's earlier ciphertexts back by subject before queuing a later one.
+    directGet: true,
   },
   STATUS: { prefixes: ['status'], description: 'Statuses of outbound messages.', carriesContent: false },
   BUSINESS: {
