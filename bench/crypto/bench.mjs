@@ -233,7 +233,9 @@ async function measure(world, processes, workers, devices, label) {
     }
   await Promise.all(
     envs.map((e) =>
-      world.bus.publish('device.envelope', { phone_number_id: PN }, e, { msgId: e.envelope_id }),
+      world.bus.publish('device.envelope', { phone_number_id: PN, wa_id: e.from.wa_id, device_id: 1 }, e, {
+        msgId: e.envelope_id,
+      }),
     ),
   );
   let watch = world.watch(`${world.root}.v1.inbound.message.${PN}`, envs.length);
@@ -352,7 +354,7 @@ async function main() {
       const ct = await d.encrypt(PN, plaintext(0));
       await world.bus.publish(
         'device.envelope',
-        { phone_number_id: PN },
+        { phone_number_id: PN, wa_id: d.waId, device_id: 1 },
         {
           envelope_id: rid(),
           phone_number_id: PN,

@@ -58,6 +58,14 @@ for (const svc of SERVICES) {
   }
   for (const s of consumed)
     pub.push(`$JS.API.CONSUMER.INFO.${s}.*`, `$JS.API.CONSUMER.MSG.NEXT.${s}.*`, `$JS.ACK.${s}.>`);
+  // A consumer of a direct-get stream reads stored events back by subject (crypto: a session's envelopes).
+  const direct = new Set(
+    Object.values(p.EVENTS)
+      .filter((d) => d.consumers.includes(svc) && p.STREAMS[d.stream].directGet)
+      .map((d) => p.streamName(root, d.stream)),
+  );
+  for (const s of direct)
+    pub.push(`# Reads back stored events of ${s} (direct get).`, `$JS.API.DIRECT.GET.${s}`);
   for (const suffix of callers.kvBuckets[svc] ?? []) {
     const bucket = `${root}_${suffix}`;
     const stream = `KV_${bucket}`;

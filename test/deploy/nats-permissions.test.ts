@@ -13,6 +13,7 @@ import {
   EVENTS,
   NOTIFICATIONS,
   RPCS,
+  STREAMS,
   eventSubject,
   notifySubject,
   rpcSubject,
@@ -129,6 +130,21 @@ describe.each(SERVICE_NAMES)('NATS user %s', (svc) => {
         await new Promise((r) => setTimeout(r, 20));
       }
       await handle.stop();
+    },
+  );
+
+  it.each(Object.keys(EVENTS) as EventName[])(
+    'reads %s back by direct get only if it consumes it from a stream that allows that',
+    async (name) => {
+      const b = await bus(svc, as(svc));
+      const granted =
+        (EVENTS[name].consumers as readonly string[]).includes(svc) &&
+        STREAMS[EVENTS[name].stream].directGet === true;
+      const outcome = await b.readSubject(name, tokensOf(EVENTS[name].tokens) as never, 1, 1000).then(
+        () => 'allowed',
+        (err: { code?: string }) => err.code,
+      );
+      expect(outcome).toBe(granted ? 'allowed' : DENIED.code);
     },
   );
 

@@ -27,8 +27,11 @@ export const CryptoConfigSchema = BaseConfigSchema.extend({
   CRYPTO_BATCH_SIZE: int(1, 1000).default(128),
   /** Batches (transactions) in flight per pipeline (inbound, outbound): overlaps DB waits with libsignal work. */
   CRYPTO_BATCHES_IN_FLIGHT: int(1, 64).default(4),
-  /** How long an unacknowledged envelope/request waits before JetStream redelivers it (e.g. after a crash). */
-  CRYPTO_ACK_WAIT_MS: int(1000, 600_000).default(30_000),
+  /**
+   * How long an unacknowledged envelope/request waits before JetStream redelivers it after a crash. A
+   * live process signals "in progress" every third of it while a message is being handled.
+   */
+  CRYPTO_ACK_WAIT_MS: int(1000, 600_000).default(10_000),
   /** One-time EC and Kyber prekeys per number: generated up to POOL_SIZE when fewer than THRESHOLD remain. */
   PREKEY_POOL_SIZE: int(1, 10_000).default(100),
   PREKEY_REFILL_THRESHOLD: int(0, 10_000).default(25),

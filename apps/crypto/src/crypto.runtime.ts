@@ -6,11 +6,11 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { APP_LOGGER, NatsBus, type ConsumerHandle } from '@relay/platform';
-import type { DeviceEnvelope, OutboundRequest } from '@relay/protocol';
+import type { OutboundRequest } from '@relay/protocol';
 import type { Logger } from 'pino';
 import { MicroBatcher } from './common/batcher';
 import { CryptoServices } from './services';
-import type { InboundOutcome } from './inbound/inbound.processor';
+import type { InboundInput, InboundOutcome } from './inbound/inbound.processor';
 
 /**
  * Wires the NATS surface to the services: thin handlers only. Inbound envelopes and outbound requests
@@ -31,7 +31,7 @@ export class CryptoRuntime
 
   async onApplicationBootstrap(): Promise<void> {
     const { config } = this.s;
-    const inbound = new MicroBatcher<DeviceEnvelope, InboundOutcome>(
+    const inbound = new MicroBatcher<InboundInput, InboundOutcome>(
       (items) => this.s.inbound.process(items),
       config.CRYPTO_BATCH_SIZE,
       config.CRYPTO_BATCHES_IN_FLIGHT,
@@ -41,6 +41,8 @@ export class CryptoRuntime
       config.CRYPTO_BATCH_SIZE,
       config.CRYPTO_BATCHES_IN_FLIGHT,
     );
+    // A short ack wait redelivers quickly what a dead process held; live slow batches say "in progress".
+    const inProgress = Math.max(250, Math.floor(config.CRYPTO_ACK_WAIT_MS / 3));
     this.bus.respond('crypto.business_bundle', (req) => this.s.bundles.bundle(req));
     // Inbound and outbound handlers are idempotent (outbox), so acks are not confirmed: a lost ack only
     // means a redelivery that re-publishes from the outbox, and it saves a round trip per message.
@@ -68,10 +70,11 @@ export class CryptoRuntime
           durable: 'crypto-inbound',
           concurrency: config.CRYPTO_CONCURRENCY,
           ackWaitMs: config.CRYPTO_ACK_WAIT_MS,
+          inProgressEveryMs: inProgress,
           confirmAcks: false,
         },
-        async (e) => {
-          await inbound.add(e);
+        async (env, meta) => {
+          await inbound.add({ env, seq: meta.streamSeq });
         },
       ),
       await this.bus.consume(
@@ -80,6 +83,7 @@ export class CryptoRuntime
           durable: 'crypto-outbound',
           concurrency: config.CRYPTO_CONCURRENCY,
           ackWaitMs: config.CRYPTO_ACK_WAIT_MS,
+          inProgressEveryMs: inProgress,
           confirmAcks: false,
         },
         async (e) => {

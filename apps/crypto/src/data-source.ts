@@ -2,6 +2,7 @@ import { createServiceDataSource } from '@relay/platform';
 import { ProcessedEvent } from './processed-event.entity';
 import { Init1764064000000 } from './migrations/1764064000000-init';
 import { SignalStore1764100000000 } from './migrations/1764100000000-signal-store';
+import { SessionCursor1764200000000 } from './migrations/1764200000000-session-cursor';
 
 export const CRYPTO_SCHEMA = 'crypto';
 
@@ -11,7 +12,7 @@ export function cryptoDataSource(url = process.env.DATABASE_URL ?? '', poolSize 
     url,
     schema: CRYPTO_SCHEMA,
     entities: [ProcessedEvent],
-    migrations: [Init1764064000000, SignalStore1764100000000],
+    migrations: [Init1764064000000, SignalStore1764100000000, SessionCursor1764200000000],
     poolSize,
     applicationName: 'crypto',
   });

@@ -2,6 +2,7 @@ import { createServiceDataSource, migrate } from '@relay/platform';
 import { ProcessedEvent } from './processed-event.entity';
 import { Init1764064000000 } from './migrations/1764064000000-init';
 import { MessageStore1764300000000 } from './migrations/1764300000000-message-store';
+import { DeliveryCursor1764400000000 } from './migrations/1764400000000-delivery-cursor';
 import { parseRegionUrls } from './config';
 
 export const STORAGE_SCHEMA = 'storage';
@@ -12,7 +13,7 @@ export function storageDataSource(url = process.env.DATABASE_URL ?? '', poolSize
     url,
     schema: STORAGE_SCHEMA,
     entities: [ProcessedEvent],
-    migrations: [Init1764064000000, MessageStore1764300000000],
+    migrations: [Init1764064000000, MessageStore1764300000000, DeliveryCursor1764400000000],
     poolSize,
     applicationName: 'storage',
   });

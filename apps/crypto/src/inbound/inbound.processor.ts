@@ -16,13 +16,28 @@ import type { SessionBatch, SessionWork } from '../common/session-batch';
 import type { OpResult } from '../signal/protocol';
 import type { KeysRepository } from '../store/keys.repository';
 import type { OutboxEvent, OutboxRepository } from '../store/outbox.repository';
-import { sessionKeyOf, type SessionRepository } from '../store/session.repository';
+import {
+  sessionKeyOf,
+  type SessionKey,
+  type SessionRepository,
+  type SessionState,
+} from '../store/session.repository';
 import { identityKeyHash, inboundFailureMsgId, inboundWamid } from './ids';
 
 interface Item {
   env: DeviceEnvelope;
   wamid: string;
+  /** Stream sequence of the envelope (DEVICE_ENVELOPES): a session's envelopes are applied in this order. */
+  seq: number;
   bytes?: Buffer;
+  /** Read back from the stream to apply it before a later envelope of its session; not a batch input. */
+  filled?: boolean;
+}
+
+/** A device envelope with its stream sequence, as the consumer received it. */
+export interface InboundInput {
+  env: DeviceEnvelope;
+  seq: number;
 }
 
 export interface InboundOutcome {
@@ -30,11 +45,23 @@ export interface InboundOutcome {
   duplicate: boolean;
 }
 
+const sessionOf = (env: DeviceEnvelope): SessionKey => ({
+  pn: env.phone_number_id,
+  waId: env.from.wa_id,
+  deviceId: env.from.device_id,
+});
+
 /**
  * Turns device envelopes into inbound.message / inbound.failure events, a batch at a time: one
  * transaction locks the batch's sessions, runs libsignal on the workers, then commits session state,
  * prekey/Kyber effects and the outbox rows together. Events are published after the commit and the
  * inputs acknowledged after that, so a crash anywhere re-runs into the outbox, never into libsignal twice.
+ *
+ * Each session's envelopes are applied in stream order, whichever process holds them: under the session
+ * lock, the envelopes of the session between its cursor (the last one applied) and the batch's are read
+ * back from the stream and applied first. An envelope held by a process that died, or still waiting in
+ * another batch, is thus never overtaken by later ones (which would ratchet the session past the
+ * receiver chains libsignal keeps); its own delivery later finds it in the outbox.
  */
 export class InboundProcessor {
   constructor(
@@ -48,16 +75,10 @@ export class InboundProcessor {
     private readonly log: Logger,
   ) {}
 
-  async process(envelopes: DeviceEnvelope[]): Promise<InboundOutcome[]> {
-    const items: Item[] = envelopes.map((env) => ({ env, wamid: inboundWamid(env) }));
+  async process(inputs: InboundInput[]): Promise<InboundOutcome[]> {
+    const items: Item[] = inputs.map(({ env, seq }) => ({ env, seq, wamid: inboundWamid(env) }));
     const direct: OutboxEvent[] = [];
-    for (const it of items) {
-      const bytes = Buffer.from(it.env.ciphertext, 'base64');
-      if (bytes.length > MAX_CIPHERTEXT_BYTES)
-        direct.push(this.failure(it, 'oversized', `${bytes.length} bytes`));
-      else if (bytes.length === 0) direct.push(this.failure(it, 'malformed', 'empty ciphertext'));
-      else it.bytes = bytes;
-    }
+    for (const it of items) this.check(it, direct);
     const live = items.filter((it) => it.bytes);
     await this.keys.warm(live.map((it) => it.env.phone_number_id));
     const out = live.length
@@ -71,38 +92,48 @@ export class InboundProcessor {
     return items.map((it) => ({ emitted: emitted.get(it.wamid) ?? 0, duplicate: duplicates.has(it.wamid) }));
   }
 
-  private async decryptAll(runner: QueryRunner, items: Item[]) {
-    const keys = items.map((it) => ({
-      pn: it.env.phone_number_id,
-      waId: it.env.from.wa_id,
-      deviceId: it.env.from.device_id,
-    }));
+  /** Sets the ciphertext bytes, or adds the failure of an envelope no session can take. */
+  private check(it: Item, failures: OutboxEvent[]): void {
+    const bytes = Buffer.from(it.env.ciphertext, 'base64');
+    if (bytes.length > MAX_CIPHERTEXT_BYTES)
+      failures.push(this.failure(it, 'oversized', `${bytes.length} bytes`));
+    else if (bytes.length === 0) failures.push(this.failure(it, 'malformed', 'empty ciphertext'));
+    else it.bytes = bytes;
+  }
+
+  private async decryptAll(runner: QueryRunner, inputs: Item[]) {
     const identities = await this.keys.identities(
       runner,
-      items.map((it) => it.env.phone_number_id),
+      inputs.map((it) => it.env.phone_number_id),
     );
     // Lock first, then look in the outbox: a concurrent process that held the lock has committed by now.
     const states = await this.sessions.lock(
       runner,
-      keys.filter((k) => identities.has(k.pn)),
+      inputs.map((it) => sessionOf(it.env)).filter((k) => identities.has(k.pn)),
     );
+    // Not recorded: sealing would create a data key for a number that does not exist (or was erased).
+    const direct: OutboxEvent[] = [];
+    const filled = await this.catchUp(inputs, states, direct);
+    // Stream order is each session's order (one subject per session).
+    const items = [...inputs, ...filled].sort((a, b) => a.seq - b.seq);
     const done = await this.outbox.find(
       runner,
       items.map((it) => it.wamid),
     );
     const fresh: OutboxEvent[] = [];
-    // Not recorded: sealing would create a data key for a number that does not exist (or was erased).
-    const direct: OutboxEvent[] = [];
     const replayed: OutboxEvent[] = [];
     const duplicates = new Set<string>();
     const works = new Map<string, SessionWork & { items: Item[] }>();
     const seen = new Set<string>();
-    for (const [i, it] of items.entries()) {
+    for (const it of items) {
       const prior = done.get(it.wamid);
       if (prior || seen.has(it.wamid)) {
-        // Already processed (a redelivery): emit the recorded events again, same msgIds.
-        if (prior && !seen.has(it.wamid)) replayed.push(...prior);
-        duplicates.add(it.wamid);
+        // Already processed (a redelivery): emit the recorded events again, same msgIds. An envelope
+        // read back that turns out processed needs nothing: its own delivery re-emits.
+        if (!it.filled) {
+          if (prior && !seen.has(it.wamid)) replayed.push(...prior);
+          duplicates.add(it.wamid);
+        }
         seen.add(it.wamid);
         continue;
       }
@@ -111,8 +142,15 @@ export class InboundProcessor {
         direct.push(this.failure(it, 'unknown_recipient', 'no Signal identity for this phone number'));
         continue;
       }
-      const k = sessionKeyOf(keys[i]);
-      const w = works.get(k) ?? { key: keys[i], ops: [], items: [] };
+      const key = sessionOf(it.env);
+      const k = sessionKeyOf(key);
+      const cursor = states.get(k)?.cursor;
+      if (cursor != null && it.seq <= cursor) {
+        // Older than an envelope already applied and not in the outbox (kept for OUTBOX_RETENTION_HOURS):
+        // libsignal decides whether its chain is still kept.
+        this.log.warn({ envelope_id: it.env.envelope_id, seq: it.seq, cursor }, 'envelope after a later one');
+      }
+      const w = works.get(k) ?? { key, ops: [], items: [] };
       w.ops.push({ kind: 'decrypt', type: it.env.type, ciphertext: it.bytes ?? new Uint8Array() });
       w.items.push(it);
       works.set(k, w);
@@ -123,12 +161,67 @@ export class InboundProcessor {
       results[i].results.forEach((r, j) => {
         const e = this.toEvent(w.items[j], r);
         if (e) fresh.push(e);
-        else duplicates.add(w.items[j].wamid);
+        else if (!w.items[j].filled) duplicates.add(w.items[j].wamid);
       }),
     );
     await this.batch.persist(runner, list, results, states);
+    await this.sessions.advance(
+      runner,
+      list.map((w) => ({ ...w.key, seq: w.items[w.items.length - 1].seq })),
+    );
     await this.outbox.insert(runner, fresh);
     return { events: [...replayed, ...fresh], direct, duplicates };
+  }
+
+  /**
+   * The envelopes of the batch's sessions that lie between each session's cursor and its newest
+   * envelope in the batch and are not in the batch: held unacknowledged by another (perhaps dead)
+   * process, or waiting in another batch. Read back from the stream, all sessions at once.
+   */
+  private async catchUp(
+    inputs: Item[],
+    states: Map<string, SessionState>,
+    failures: OutboxEvent[],
+  ): Promise<Item[]> {
+    const gaps = new Map<string, { env: DeviceEnvelope; from: number; before: number; seqs: Set<number> }>();
+    for (const it of inputs) {
+      const k = sessionKeyOf(sessionOf(it.env));
+      const cursor = states.get(k)?.cursor;
+      // No cursor: a new session (or one from before cursors), there is nothing it must wait for.
+      if (cursor == null) continue;
+      const g = gaps.get(k) ?? { env: it.env, from: cursor + 1, before: 0, seqs: new Set<number>() };
+      g.before = Math.max(g.before, it.seq);
+      g.seqs.add(it.seq);
+      gaps.set(k, g);
+    }
+    const open = [...gaps.values()].filter((g) => {
+      let inBatch = 0;
+      for (const s of g.seqs) if (s >= g.from && s < g.before) inBatch++;
+      return g.before - g.from > inBatch;
+    });
+    const found = await Promise.all(
+      open.map(async (g) => {
+        const key = sessionOf(g.env);
+        const stored = await this.bus.readSubject(
+          'device.envelope',
+          { phone_number_id: key.pn, wa_id: key.waId, device_id: key.deviceId },
+          g.from,
+          g.before,
+        );
+        return stored.filter(
+          (m) => !g.seqs.has(m.streamSeq) && sessionKeyOf(sessionOf(m.payload)) === sessionKeyOf(key),
+        );
+      }),
+    );
+    const filled: Item[] = [];
+    for (const m of found.flat()) {
+      const it: Item = { env: m.payload, seq: m.streamSeq, wamid: inboundWamid(m.payload), filled: true };
+      this.check(it, failures);
+      if (it.bytes) filled.push(it);
+    }
+    if (filled.length > 0)
+      this.log.info({ envelopes: filled.length }, 'applied envelopes held elsewhere before later ones');
+    return filled;
   }
 
   private toEvent(it: Item, r: OpResult): OutboxEvent | null {

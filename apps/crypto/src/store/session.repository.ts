@@ -10,6 +10,8 @@ export interface SessionKey {
 export interface SessionState {
   identity: Uint8Array | null;
   session: Uint8Array | null;
+  /** Stream sequence of the last device envelope applied (null: none recorded yet). */
+  cursor?: number | null;
 }
 
 export const sessionKeyOf = (k: SessionKey): string => `${k.pn}|${k.waId}|${k.deviceId}`;
@@ -22,6 +24,7 @@ interface Row {
   wa_id: string;
   device_id: number;
   state: Buffer | null;
+  last_seq: string | null;
 }
 
 /**
@@ -70,6 +73,20 @@ export class SessionRepository {
     });
   }
 
+  /**
+   * Records the stream sequence of the last device envelope applied to each session. It only moves
+   * forward: an envelope applied out of order (older than the cursor) does not rewind it.
+   */
+  async advance(runner: QueryRunner, cursors: (SessionKey & { seq: number })[]): Promise<void> {
+    if (cursors.length === 0) return;
+    await runner.query(
+      `UPDATE crypto.sessions s SET last_seq = GREATEST(s.last_seq, u.seq)
+       FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[]) AS u(pn, wa, dev, seq)
+       WHERE s.phone_number_id = u.pn AND s.wa_id = u.wa AND s.device_id = u.dev`,
+      [...columns(cursors), cursors.map((c) => c.seq)],
+    );
+  }
+
   /** Removes rows that were created only to be locked and stayed empty (e.g. a failed first message). */
   async deleteEmpty(runner: QueryRunner, keys: SessionKey[]): Promise<void> {
     if (keys.length === 0) return;
@@ -104,7 +121,7 @@ export class SessionRepository {
   private async read(runner: QueryRunner, keys: SessionKey[], out: Map<string, SessionState>): Promise<void> {
     const found = await rows<Row>(
       runner,
-      `SELECT phone_number_id AS pn, wa_id, device_id, state FROM crypto.sessions
+      `SELECT phone_number_id AS pn, wa_id, device_id, state, last_seq FROM crypto.sessions
        WHERE (phone_number_id, wa_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[]))
        ORDER BY phone_number_id, wa_id, device_id FOR UPDATE`,
       columns(keys),
@@ -115,7 +132,7 @@ export class SessionRepository {
         const state = r.state
           ? unpackSessionState(await this.vault.open(r.pn, 'session', `${key.waId}:${key.deviceId}`, r.state))
           : { identity: null, session: null };
-        out.set(sessionKeyOf(key), state);
+        out.set(sessionKeyOf(key), { ...state, cursor: r.last_seq === null ? null : Number(r.last_seq) });
       }),
     );
   }

@@ -203,7 +203,7 @@ export class CryptoTestEnv {
   }
 
   send(env: DeviceEnvelope, msgId: string | undefined = env.envelope_id) {
-    return this.bus.publish('device.envelope', { phone_number_id: env.phone_number_id }, env, { msgId });
+    return this.bus.publish('device.envelope', sessionTokens(env), env, { msgId });
   }
 
   messageFor(envelopeId: string) {
@@ -254,6 +254,13 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** The subject tokens of an envelope's session. */
+export const sessionTokens = (env: DeviceEnvelope) => ({
+  phone_number_id: env.phone_number_id,
+  wa_id: env.from.wa_id,
+  device_id: env.from.device_id,
+});
 
 export const randomId = () => randomBytes(12).toString('base64url');
 

@@ -25,7 +25,8 @@ export class InboundService {
     try {
       const ack = await this.bus.publish(
         'device.envelope',
-        { phone_number_id: frame.to },
+        // Per session: crypto reads a session's envelopes back in order from this subject.
+        { phone_number_id: frame.to, wa_id: device.waId, device_id: device.deviceId },
         {
           envelope_id: frame.id,
           phone_number_id: frame.to,

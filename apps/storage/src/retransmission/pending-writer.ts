@@ -1,15 +1,47 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, CLOCK, NatsBus, type Clock } from '@relay/platform';
+import { APP_CONFIG, APP_LOGGER, CLOCK, NatsBus, type Clock } from '@relay/platform';
+import type { Logger } from 'pino';
 import type { DeviceCiphertext } from '@relay/protocol';
 import type { StorageConfig } from '../config';
 import { BatchWriter } from '../db/batch-writer';
-import { inTx, type StoreDb } from '../db/store-db';
+import { inTx, rowsOf, type StoreDb } from '../db/store-db';
 import { NumberDirectory, writeGroups, type RoutedGroup } from '../numbers/number-directory';
 import { effectiveTime, plusDays } from '../time';
 import { allocateSeqs } from './device-seq';
 
 export const pendingAad = (wamid: string, waId: string, deviceId: number) =>
   `pending:${wamid}:${waId}:${deviceId}`;
+
+interface QueuedEntry {
+  item: DeviceCiphertext;
+  streamSeq: number;
+  retentionDays: number;
+}
+
+const deviceKey = (c: DeviceCiphertext) => `${c.to.wa_id}|${c.to.device_id}`;
+
+/**
+ * Each device's queue cursor: the DELIVERY stream sequence of the last ciphertext queued for it in this
+ * database (null: none recorded, e.g. a device's first message), optionally locking the counter rows.
+ */
+async function readCursors(
+  q: { query: (sql: string, params: unknown[]) => Promise<unknown> },
+  devices: DeviceCiphertext['to'][],
+  lock: boolean,
+): Promise<Map<string, number | null>> {
+  const found = rowsOf<{ wa_id: string; device_id: number; stream_seq: string | null }>(
+    await q.query(
+      `SELECT wa_id, device_id, stream_seq FROM storage.device_counters
+       WHERE (wa_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::smallint[]))
+       ORDER BY wa_id, device_id${lock ? ' FOR UPDATE' : ''}`,
+      [devices.map((d) => d.wa_id), devices.map((d) => d.device_id)],
+    ),
+  );
+  const out = new Map<string, number | null>();
+  for (const r of found)
+    out.set(`${r.wa_id}|${Number(r.device_id)}`, r.stream_seq === null ? null : Number(r.stream_seq));
+  return out;
+}
 
 export interface QueuedCiphertext {
   ciphertext: DeviceCiphertext;
@@ -32,6 +64,7 @@ export class PendingWriter {
     @Inject(NatsBus) private readonly bus: NatsBus,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) config: StorageConfig,
+    @Inject(APP_LOGGER) private readonly log: Logger,
   ) {
     this.writer = new BatchWriter((items) => this.flush(items), {
       maxBatch: config.WRITE_BATCH_SIZE,
@@ -74,18 +107,35 @@ export class PendingWriter {
         { item: c, streamSeq, retentionDays },
       ]),
     );
-    const entries = [...unique.values()].sort((a, b) => a.streamSeq - b.streamSeq);
-    const sealed: Buffer[] = [];
-    for (const { item } of entries) {
-      sealed.push(
+    const batch = [...unique.values()];
+    const devices = [...new Map(batch.map((e) => [deviceKey(e.item), e.item.to])).values()];
+    // Read before the transaction (sealing may need a pool connection); the locked cursor is re-checked.
+    const seen = await readCursors(g.db.ds, devices, false);
+    const held = await this.heldBefore(g, batch, seen);
+    const all = [...batch, ...held];
+    const sealed = new Map<QueuedEntry, Buffer>();
+    for (const e of all) {
+      sealed.set(
+        e,
         await g.db.keys.encrypt(
-          item.phone_number_id,
-          Buffer.from(item.ciphertext, 'base64'),
-          pendingAad(item.wamid, item.to.wa_id, item.to.device_id),
+          e.item.phone_number_id,
+          Buffer.from(e.item.ciphertext, 'base64'),
+          pendingAad(e.item.wamid, e.item.to.wa_id, e.item.to.device_id),
         ),
       );
     }
     await inTx(g.db, async (tx) => {
+      const cursors = await readCursors(tx, devices, true);
+      for (const [key, cursor] of cursors) {
+        // Another process queued this device's first messages meanwhile: what it skipped was not read.
+        if (cursor !== null && seen.get(key) == null)
+          throw new Error('device queue cursor appeared concurrently; retrying');
+      }
+      // At or below the cursor: queued already (read back by a later write, or a redelivery after commit).
+      const entries = all
+        .filter((e) => (cursors.get(deviceKey(e.item)) ?? 0) < e.streamSeq)
+        .sort((a, b) => a.streamSeq - b.streamSeq);
+      if (entries.length === 0) return;
       const seqs = await allocateSeqs(
         tx,
         entries.map((e) => e.item),
@@ -105,10 +155,89 @@ export class PendingWriter {
           entries.map((e) => e.item.type),
           created,
           entries.map((e, i) => plusDays(created[i], e.retentionDays)),
-          sealed,
+          entries.map((e) => sealed.get(e)),
+        ],
+      );
+      const last = new Map<string, { to: DeviceCiphertext['to']; seq: number }>();
+      for (const e of entries) last.set(deviceKey(e.item), { to: e.item.to, seq: e.streamSeq });
+      await tx.query(
+        `UPDATE storage.device_counters c SET stream_seq = GREATEST(c.stream_seq, u.seq)
+         FROM unnest($1::text[], $2::smallint[], $3::bigint[]) AS u(w, d, seq)
+         WHERE c.wa_id = u.w AND c.device_id = u.d`,
+        [
+          [...last.values()].map((l) => l.to.wa_id),
+          [...last.values()].map((l) => l.to.device_id),
+          [...last.values()].map((l) => l.seq),
         ],
       );
     });
+  }
+
+  /**
+   * A device's ciphertexts of this database between its cursor and the batch's newest one that are not
+   * in the batch: held unacknowledged by another (perhaps killed) storage process. They are queued
+   * first, so a device never receives a business's message after later ones of the same session
+   * (libsignal on the device keeps only five receiver chains; every user message starts a new one).
+   */
+  private async heldBefore(
+    g: RoutedGroup<QueuedCiphertext>,
+    batch: QueuedEntry[],
+    cursors: Map<string, number | null>,
+  ): Promise<QueuedEntry[]> {
+    const gaps = new Map<
+      string,
+      { to: DeviceCiphertext['to']; from: number; before: number; seqs: Set<number> }
+    >();
+    for (const e of batch) {
+      const key = deviceKey(e.item);
+      const cursor = cursors.get(key);
+      if (cursor == null) continue;
+      const gap = gaps.get(key) ?? { to: e.item.to, from: cursor + 1, before: 0, seqs: new Set<number>() };
+      gap.before = Math.max(gap.before, e.streamSeq);
+      gap.seqs.add(e.streamSeq);
+      gaps.set(key, gap);
+    }
+    const open = [...gaps.values()].filter((gap) => {
+      let inBatch = 0;
+      for (const s of gap.seqs) if (s >= gap.from && s < gap.before) inBatch++;
+      return gap.before - gap.from > inBatch;
+    });
+    const found = (
+      await Promise.all(
+        open.map(async (gap) =>
+          (
+            await this.bus.readSubject(
+              'delivery.ciphertext',
+              { wa_id: gap.to.wa_id, device_id: gap.to.device_id },
+              gap.from,
+              gap.before,
+            )
+          ).filter((m) => !gap.seqs.has(m.streamSeq)),
+        ),
+      )
+    ).flat();
+    if (found.length === 0) return [];
+    const routes = await this.directory.routes(found.map((m) => m.payload.phone_number_id));
+    const held: QueuedEntry[] = [];
+    for (const m of found) {
+      const route = routes.get(m.payload.phone_number_id);
+      // Another database's number: its own writes keep that database's order.
+      let db: StoreDb;
+      try {
+        db = this.directory.dbFor(route);
+      } catch {
+        continue;
+      }
+      if (db !== g.db) continue;
+      held.push({
+        item: m.payload,
+        streamSeq: m.streamSeq,
+        retentionDays: this.directory.retentionDays(route),
+      });
+    }
+    if (held.length > 0)
+      this.log.info({ ciphertexts: held.length }, 'queued ciphertexts held elsewhere first');
+    return held;
   }
 
   /** After commit: 'sent' once per wamid (marked only after JetStream stored it), then wake-ups. */

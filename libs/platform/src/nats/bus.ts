@@ -9,6 +9,7 @@ import {
   type JsMsg,
   type NatsConnection,
   type PubAck,
+  type StoredMsg,
   type Subscription,
 } from 'nats';
 import type { Logger } from 'pino';
@@ -66,10 +67,23 @@ export interface ConsumeOptions {
   retryDelaysMs?: number[];
   deliverPolicy?: 'all' | 'new';
   /**
+   * While a handler runs, tell the server every this many ms that the message is still in progress, so
+   * a short ackWaitMs redelivers quickly from a process that died without delaying slow live handlers.
+   */
+  inProgressEveryMs?: number;
+  /**
    * Wait for the server to confirm each ack (default true). A handler that is idempotent by message id
    * may turn this off to save a round trip per message: a lost ack then only causes a redelivery.
    */
   confirmAcks?: boolean;
+}
+
+/** An event read back from its stream (not consumed: nothing is acknowledged). */
+export interface StoredEvent<N extends EventName> {
+  payload: EventPayload<N>;
+  subject: string;
+  streamSeq: number;
+  msgId?: string;
 }
 
 export interface ConsumerHandle {
@@ -77,6 +91,16 @@ export interface ConsumerHandle {
 }
 
 const DEFAULT_RETRY_DELAYS = [200, 1000, 5000, 15000, 30000];
+
+/** nats.js implements direct get on its JetStream manager, but the exported interface omits it. */
+interface DirectGet {
+  getMessage(stream: string, query: { seq: number; next_by_subj: string }): Promise<StoredMsg>;
+}
+function directGet(jsm: JetStreamManager): DirectGet {
+  const direct = (jsm as JetStreamManager & { direct?: DirectGet }).direct;
+  if (!direct) throw new Error('this nats client has no direct get');
+  return direct;
+}
 
 /**
  * The one NATS surface services use. Every payload is validated against the subject's schema on both
@@ -256,9 +280,14 @@ export class NatsBus {
           m.nak();
           continue;
         }
-        const p = this.handleEvent(name, m, handler, delays, opts.confirmAcks !== false).finally(() =>
-          active.delete(p),
-        );
+        const p = this.handleEvent(
+          name,
+          m,
+          handler,
+          delays,
+          opts.confirmAcks !== false,
+          opts.inProgressEveryMs,
+        ).finally(() => active.delete(p));
         active.add(p);
         this.track(p);
         if (active.size >= concurrency) await Promise.race(active);
@@ -281,8 +310,11 @@ export class NatsBus {
     handler: (payload: EventPayload<N>, meta: EventMeta) => Promise<void>,
     delays: number[],
     confirmAck = true,
+    inProgressEveryMs?: number,
   ): Promise<void> {
     const end = this.latency.startTimer({ name });
+    const working = inProgressEveryMs ? setInterval(() => m.working(), inProgressEveryMs) : undefined;
+    working?.unref();
     const meta: EventMeta = {
       subject: m.subject,
       streamSeq: m.seq,
@@ -326,8 +358,49 @@ export class NatsBus {
         m.nak(delay);
       }
     } finally {
+      clearInterval(working);
       end();
     }
+  }
+
+  /**
+   * Reads the stored events of one concrete subject with stream sequences in [fromSeq, beforeSeq), in
+   * order, by direct get (the event's stream must allow direct get). One round trip per event found
+   * plus one. Payloads that fail validation are skipped: their consumers terminate them as well.
+   */
+  async readSubject<N extends EventName>(
+    name: N,
+    tokens: TokenValues<N>,
+    fromSeq: number,
+    beforeSeq: number,
+  ): Promise<StoredEvent<N>[]> {
+    const stream = streamName(this.root, EVENTS[name].stream);
+    const subject = eventSubject(this.root, name, tokens);
+    const out: StoredEvent<N>[] = [];
+    for (let seq = Math.max(1, fromSeq); seq < beforeSeq;) {
+      let m: StoredMsg;
+      try {
+        m = await directGet(this.jsm).getMessage(stream, { seq, next_by_subj: subject });
+      } catch (err) {
+        if (isNotFound(err)) break;
+        throw err;
+      }
+      if (m.seq >= beforeSeq) break;
+      seq = m.seq + 1;
+      const decoded = decodeJson(m.data);
+      const r = decoded.ok ? EVENTS[name].schema.safeParse(decoded.value) : undefined;
+      if (!r?.success) {
+        this.log.warn({ subject, seq: m.seq }, 'skipped invalid stored event');
+        continue;
+      }
+      out.push({
+        payload: r.data as EventPayload<N>,
+        subject: m.subject,
+        streamSeq: m.seq,
+        msgId: m.header?.get('Nats-Msg-Id') || undefined,
+      });
+    }
+    return out;
   }
 
   private async ensureConsumer(stream: string, config: Partial<ConsumerConfig>): Promise<void> {

@@ -25,6 +25,7 @@ export function streamConfig(key: StreamKey, opts: StreamOptions): Partial<Strea
     // JetStream drops a re-publish with the same Nats-Msg-Id inside this window (producer retries).
     duplicate_window: 10 * 60 * 1000 * NS_PER_MS,
     num_replicas: opts.replicas ?? 1,
+    allow_direct: def.directGet ?? false,
   };
 }
 

@@ -34,9 +34,11 @@ import { event, notify, rpc } from './define';
 export const EVENTS = {
   'device.envelope': event({
     stream: 'DEVICE_ENVELOPES',
-    tokens: ['phone_number_id'],
+    // One subject per Signal session: crypto reads a session's envelopes back in stream order.
+    tokens: ['phone_number_id', 'wa_id', 'device_id'],
     schema: DeviceEnvelope,
-    description: 'A Signal envelope a user device sent to a business.',
+    description:
+      "A Signal envelope a user device sent to a business; one subject per session (business number, user, device), so crypto can apply a session's envelopes in stream order.",
     producers: ['gateway'],
     consumers: ['crypto'],
   }),

@@ -15,9 +15,13 @@ import { cloudApiErrorBody, CLOUD_API_ERRORS } from '../cloud-api-errors';
 
 describe('subject naming', () => {
   it('builds versioned subjects from the typed map and reads tokens back', () => {
-    const s = eventSubject('relay', 'device.envelope', { phone_number_id: '106540352242922' });
-    expect(s).toBe('relay.v1.device.envelope.106540352242922');
-    expect(parseEventSubject('relay', 'device.envelope', s)).toEqual({ phone_number_id: '106540352242922' });
+    const session = { phone_number_id: '106540352242922', wa_id: '4915112345678', device_id: '2' };
+    const s = eventSubject('relay', 'device.envelope', session);
+    expect(s).toBe('relay.v1.device.envelope.106540352242922.4915112345678.2');
+    expect(parseEventSubject('relay', 'device.envelope', s)).toEqual(session);
+    expect(eventFilter('relay', 'device.envelope', '106540352242922')).toBe(
+      'relay.v1.device.envelope.106540352242922.*.*',
+    );
     expect(eventSubject('relay', 'delivery.ciphertext', { wa_id: '4915112345678', device_id: 2 })).toBe(
       'relay.v1.delivery.ciphertext.4915112345678.2',
     );

@@ -6,6 +6,8 @@ export interface StreamDef {
   readonly description: string;
   /** True when payloads carry message content: max age is then capped by the retention limit. */
   readonly carriesContent: boolean;
+  /** Allow direct get (any server of the stream answers reads by sequence/subject). */
+  readonly directGet?: boolean;
 }
 
 export const STREAMS: Record<StreamKey, StreamDef> = {
@@ -13,6 +15,8 @@ export const STREAMS: Record<StreamKey, StreamDef> = {
     prefixes: ['device'],
     description: 'Encrypted envelopes from user devices, durable before the device is acked.',
     carriesContent: true,
+    // crypto reads a session's earlier envelopes back by subject before decrypting a later one.
+    directGet: true,
   },
   INBOUND: {
     prefixes: ['inbound'],
@@ -28,6 +32,8 @@ export const STREAMS: Record<StreamKey, StreamDef> = {
     prefixes: ['delivery'],
     description: 'Ciphertexts for one user device each.',
     carriesContent: true,
+    // storage reads a device's earlier ciphertexts back by subject before queuing a later one.
+    directGet: true,
   },
   STATUS: { prefixes: ['status'], description: 'Statuses of outbound messages.', carriesContent: false },
   BUSINESS: {
