@@ -121,7 +121,10 @@ export class MessageWriter {
     // One statement (atomic on its own): the messages and their contacts in one round trip, no BEGIN/COMMIT.
     await retrying(() =>
       upsert
-        ? g.db.ds.query(`WITH m AS (${insert}) ${upsert.sql(params.length + 1)}`, [...params, ...upsert.params])
+        ? g.db.ds.query(`WITH m AS (${insert}) ${upsert.sql(params.length + 1)}`, [
+            ...params,
+            ...upsert.params,
+          ])
         : g.db.ds.query(insert, params),
     );
   }

@@ -113,7 +113,10 @@ export class StatusWriter {
     // One statement (atomic on its own): the statuses and their contacts in one round trip, no BEGIN/COMMIT.
     await retrying(() =>
       upsert
-        ? g.db.ds.query(`WITH s AS (${insert}) ${upsert.sql(params.length + 1)}`, [...params, ...upsert.params])
+        ? g.db.ds.query(`WITH s AS (${insert}) ${upsert.sql(params.length + 1)}`, [
+            ...params,
+            ...upsert.params,
+          ])
         : g.db.ds.query(insert, params),
     );
   }

@@ -19,8 +19,6 @@ export interface RoutedGroup<T> {
   entries: { item: T; index: number; retentionDays: number }[];
 }
 
-/** Routes are reused this long; an invalidation (below) drops one earlier. */
-export const ROUTE_TTL_MS = 5_000;
 /** Postgres channel on which every change of storage.numbers is announced (payload: phone_number_id). */
 export const NUMBERS_CHANNEL = 'storage_numbers';
 const LISTEN_RETRY_MS = 1_000;
@@ -29,7 +27,7 @@ const MAX_CACHED = 10_000;
 
 /**
  * Where a number's data lives. The routing rows are in the default database. Write batches reuse a
- * number's route for ROUTE_TTL_MS instead of reading it every batch, and only while this replica
+ * number's route for NUMBER_ROUTE_CACHE_MS instead of reading it every batch, and only while this replica
  * listens to NUMBERS_CHANNEL: the registry announces every change of a number (NOTIFY, sent at commit)
  * and every replica drops that number's route, so a region change is seen at once by all of them, as
  * when every batch read the table. Without the channel (connection lost) nothing is cached and every
@@ -52,7 +50,7 @@ export class NumberDirectory implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    await this.listen();
+    if (this.config.NUMBER_ROUTE_CACHE_MS > 0) await this.listen();
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -74,7 +72,7 @@ export class NumberDirectory implements OnModuleInit, OnModuleDestroy {
     const missing: string[] = [];
     const now = performance.now();
     for (const id of new Set(phoneNumberIds)) {
-      const hit = this.listener ? this.cache.get(id) : undefined;
+      const hit = this.caching() ? this.cache.get(id) : undefined;
       if (hit && hit.until > now) {
         if (hit.route) out.set(id, hit.route);
       } else {
@@ -95,11 +93,16 @@ export class NumberDirectory implements OnModuleInit, OnModuleDestroy {
         registered: r.registered,
       });
     }
-    if (this.listener && epoch === this.epoch) {
+    if (this.caching() && epoch === this.epoch) {
       if (this.cache.size + missing.length > MAX_CACHED) this.cache.clear();
-      for (const id of missing) this.cache.set(id, { route: out.get(id), until: now + ROUTE_TTL_MS });
+      for (const id of missing)
+        this.cache.set(id, { route: out.get(id), until: now + this.config.NUMBER_ROUTE_CACHE_MS });
     }
     return out;
+  }
+
+  private caching(): boolean {
+    return this.listener !== null && this.config.NUMBER_ROUTE_CACHE_MS > 0;
   }
 
   private async listen(): Promise<void> {
@@ -118,7 +121,10 @@ export class NumberDirectory implements OnModuleInit, OnModuleDestroy {
       await client.connect();
       await client.query(`LISTEN ${NUMBERS_CHANNEL}`);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'number change listener not connected; routes are not cached');
+      this.log.warn(
+        { err: (err as Error).message },
+        'number change listener not connected; routes are not cached',
+      );
       await client.end().catch(() => undefined);
       this.retryLater();
       return;
@@ -137,7 +143,10 @@ export class NumberDirectory implements OnModuleInit, OnModuleDestroy {
     this.listener = null;
     this.forgetAll();
     if (this.closed) return;
-    this.log.warn({ err: err?.message }, 'number change listener lost; routes are not cached until it is back');
+    this.log.warn(
+      { err: err?.message },
+      'number change listener lost; routes are not cached until it is back',
+    );
     void client.end().catch(() => undefined);
     this.retryLater();
   }

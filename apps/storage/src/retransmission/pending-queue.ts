@@ -143,9 +143,7 @@ export class PendingQueue {
     req: ListRequest,
     rows: { db: StoreDb; row: PendingRow }[],
   ): Promise<{ items: PendingItem[]; read: Map<StoreDb, string[]> }> {
-    const merged = rows
-      .sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1))
-      .slice(0, req.limit);
+    const merged = rows.sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1)).slice(0, req.limit);
     const items: PendingItem[] = [];
     const read = new Map<StoreDb, string[]>();
     let bytes = 0;
