@@ -46,7 +46,7 @@ it('asks storage once per wake-up, not again after each ack when the queue is em
 it('coalesces a burst of wake-ups for one device into a few asks', async () => {
   const before = storage.pendingCalls;
   // Encrypted in order: one Signal session, each message advances it.
-  const msgs = [];
+  const msgs: Awaited<ReturnType<BusinessStandIn['encryptFor']>>[] = [];
   for (let i = 0; i < 20; i++) msgs.push(await business.encryptFor(to, `burst ${i}`));
   for (const m of msgs) storage.enqueue(to, m); // 20 wake-ups, back to back
   await waitFor(() => msgs.every((m) => got.some((g) => g.wamid === m.wamid)));
