@@ -3,10 +3,10 @@ import { APP_CONFIG, CLOCK, NatsBus, type Clock } from '@relay/platform';
 import type { DeviceCiphertext } from '@relay/protocol';
 import type { StorageConfig } from '../config';
 import { BatchWriter } from '../db/batch-writer';
-import { inTx, type StoreDb } from '../db/store-db';
+import { retrying, type StoreDb } from '../db/store-db';
 import { NumberDirectory, writeGroups, type RoutedGroup } from '../numbers/number-directory';
 import { effectiveTime, plusDays } from '../time';
-import { allocateSeqs } from './device-seq';
+import { QUEUE_SQL } from './device-seq';
 
 export const pendingAad = (wamid: string, waId: string, deviceId: number) =>
   `pending:${wamid}:${waId}:${deviceId}`;
@@ -85,30 +85,22 @@ export class PendingWriter {
         ),
       );
     }
-    await inTx(g.db, async (tx) => {
-      const seqs = await allocateSeqs(
-        tx,
-        entries.map((e) => e.item),
+    const created = entries.map((e) => effectiveTime(e.item.created_at, now));
+    // One statement, atomic on its own: counters and rows in one round trip, no BEGIN/COMMIT.
+    await retrying(() =>
+      g.db.ds.query(QUEUE_SQL, [
+        entries.map((e) => e.item.to.wa_id),
+        entries.map((e) => e.item.to.device_id),
+        entries.map((e) => e.item.wamid),
+        entries.map((e) => e.item.phone_number_id),
+        entries.map((e) => e.item.type),
+        created,
+        entries.map((e, i) => plusDays(created[i], e.retentionDays)),
+        sealed,
+        now.getTime() * 1000,
         now,
-      );
-      const created = entries.map((e) => effectiveTime(e.item.created_at, now));
-      await tx.query(
-        `INSERT INTO storage.pending (wa_id, device_id, seq, wamid, phone_number_id, type, created_at, expires_at, ciphertext_sealed)
-         SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bytea[])
-         ON CONFLICT DO NOTHING`,
-        [
-          entries.map((e) => e.item.to.wa_id),
-          entries.map((e) => e.item.to.device_id),
-          seqs,
-          entries.map((e) => e.item.wamid),
-          entries.map((e) => e.item.phone_number_id),
-          entries.map((e) => e.item.type),
-          created,
-          entries.map((e, i) => plusDays(created[i], e.retentionDays)),
-          sealed,
-        ],
-      );
-    });
+      ]),
+    );
   }
 
   /** After commit: 'sent' once per wamid (marked only after JetStream stored it), then wake-ups. */
