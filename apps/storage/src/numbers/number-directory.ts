@@ -28,10 +28,11 @@ const MAX_CACHED = 10_000;
 /**
  * Where a number's data lives. The routing rows are in the default database. Write batches reuse a
  * number's route for NUMBER_ROUTE_CACHE_MS instead of reading it every batch, and only while this replica
- * listens to NUMBERS_CHANNEL: the registry announces every change of a number (NOTIFY, sent at commit)
- * and every replica drops that number's route, so a region change is seen at once by all of them, as
- * when every batch read the table. Without the channel (connection lost) nothing is cached and every
- * batch reads the table again. Numbers storage never heard of use the default database and the global
+ * listens to NUMBERS_CHANNEL: the registry announces every change of a number (NOTIFY, delivered at
+ * commit) and every replica drops that number's route when it arrives, so a change reaches all replicas
+ * within milliseconds, much as when every batch read the table (a batch that read just before a commit
+ * wrote with the old route then too). Without the channel (connection lost) nothing is cached and every
+ * batch reads the table again; the TTL only bounds a notification lost without the connection noticing. Numbers storage never heard of use the default database and the global
  * retention.
  */
 @Injectable()
