@@ -60,5 +60,10 @@ export const StorageConfigSchema = BaseConfigSchema.extend({
   WRITE_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(256),
   /** A registration that conflicts with the current region is retried this long (a deregistration may be in flight). */
   REGION_CHANGE_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
+  /**
+   * How long write batches reuse a number's route (region, retention) instead of reading it again. Every
+   * change of a number drops its route at once (Postgres NOTIFY); this bounds a missed one. 0: no cache.
+   */
+  NUMBER_ROUTE_CACHE_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
 });
 export type StorageConfig = z.infer<typeof StorageConfigSchema>;

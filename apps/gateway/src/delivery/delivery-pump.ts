@@ -23,6 +23,8 @@ export class DeliveryPump {
   private running = false;
   private again = false;
   private sentEmpty = false;
+  /** The last drain stopped because the window was full (not because the queue was empty). */
+  private windowFull = false;
   private failures = 0;
   private retryTimer?: NodeJS.Timeout;
 
@@ -54,18 +56,27 @@ export class DeliveryPump {
       });
   }
 
+  /**
+   * Acks reopen a full window. When the last drain found the queue empty, there is nothing to fetch
+   * until storage announces more (device.pending), so an ack asks storage nothing.
+   */
   acked(wamids: string[]): void {
     for (const w of wamids) this.inflight.delete(w);
-    if (this.inflight.size <= this.window / 2) this.drain();
+    if (this.windowFull && this.inflight.size <= this.window / 2) this.drain();
   }
 
   private async loop(): Promise<void> {
     const to = { wa_id: this.conn.device.waId, device_id: this.conn.device.deviceId };
     do {
       this.again = false;
+      this.windowFull = false;
       for (;;) {
         const room = this.window - this.inflight.size;
-        if (room <= 0 || !this.conn.open) return;
+        if (!this.conn.open) return;
+        if (room <= 0) {
+          this.windowFull = true;
+          return;
+        }
         const limit = Math.min(room, PAGE);
         const { items } = await this.bus.request('storage.pending', {
           to,

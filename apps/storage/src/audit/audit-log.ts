@@ -25,11 +25,17 @@ interface Queryable {
  * region). It holds ids and counts, never message content or user identifiers.
  */
 export async function audit(db: StoreDb | Queryable, entry: AuditEntry): Promise<void> {
+  await auditMany(db, [entry]);
+}
+
+/** Several entries in one INSERT: a batch of reads is audited in one round trip, one row per read. */
+export async function auditMany(db: StoreDb | Queryable, entries: AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return;
   const q: Queryable = 'ds' in db ? db.ds : db;
-  await q.query(
-    `INSERT INTO storage.audit_log (at, action, actor, purpose, phone_number_id, request_id, counts, wamids)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [
+  const params: unknown[] = [];
+  const rows = entries.map((entry) => {
+    const base = params.length;
+    params.push(
       entry.at,
       entry.action,
       entry.actor,
@@ -38,6 +44,12 @@ export async function audit(db: StoreDb | Queryable, entry: AuditEntry): Promise
       entry.requestId ?? null,
       JSON.stringify(entry.counts ?? {}),
       entry.wamids ?? null,
-    ],
+    );
+    return `(${Array.from({ length: 8 }, (_, i) => `$${base + i + 1}`).join(', ')})`;
+  });
+  await q.query(
+    `INSERT INTO storage.audit_log (at, action, actor, purpose, phone_number_id, request_id, counts, wamids)
+     VALUES ${rows.join(', ')}`,
+    params,
   );
 }

@@ -36,4 +36,22 @@ describe('BatchWriter (group commit)', () => {
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
     await expect(w.add(99)).rejects.toThrow('db down');
   });
+
+  it('hands each item its own result from a batched flush (a batched read answers every caller)', async () => {
+    const flushed: number[][] = [];
+    const w = new BatchWriter<number, string>(
+      async (items) => {
+        flushed.push(items);
+        return items.map((i) => (i < 0 ? new Error(`negative ${i}`) : `answer ${i}`));
+      },
+      { maxBatch: 10, maxConcurrent: 1 },
+    );
+    const results = await Promise.allSettled([w.add(1), w.add(-2), w.add(3)]);
+    expect(flushed).toEqual([[1, -2, 3]]);
+    expect(results).toEqual([
+      { status: 'fulfilled', value: 'answer 1' },
+      { status: 'rejected', reason: new Error('negative -2') },
+      { status: 'fulfilled', value: 'answer 3' },
+    ]);
+  });
 });

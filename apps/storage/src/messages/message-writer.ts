@@ -3,10 +3,10 @@ import { APP_CONFIG, CLOCK, type Clock } from '@relay/platform';
 import type { InboundMessage, OutboundRequest } from '@relay/protocol';
 import type { StorageConfig } from '../config';
 import { BatchWriter } from '../db/batch-writer';
-import { inTx, type Tx } from '../db/store-db';
+import { retrying } from '../db/store-db';
 import { NumberDirectory, writeGroups, type RoutedGroup } from '../numbers/number-directory';
 import { effectiveTime, plusDays } from '../time';
-import { upsertContacts, type ContactTouch } from './contacts';
+import { contactsUpsert, type ContactTouch } from './contacts';
 
 export interface MessageRecord {
   wamid: string;
@@ -113,14 +113,19 @@ export class MessageWriter {
         profileName: item.profileName,
       });
     }
-    await inTx(g.db, async (tx: Tx) => {
-      await tx.query(
-        `INSERT INTO storage.messages (wamid, phone_number_id, direction, wa_id, created_at, expires_at, body_sealed)
+    const insert = `INSERT INTO storage.messages (wamid, phone_number_id, direction, wa_id, created_at, expires_at, body_sealed)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::bytea[])
-         ON CONFLICT (wamid) DO NOTHING`,
-        [cols.wamid, cols.pn, cols.dir, cols.wa, cols.created, cols.expires, cols.body],
-      );
-      await upsertContacts(tx, g.db, contacts);
-    });
+         ON CONFLICT (wamid) DO NOTHING`;
+    const params = [cols.wamid, cols.pn, cols.dir, cols.wa, cols.created, cols.expires, cols.body];
+    const upsert = await contactsUpsert(g.db, contacts);
+    // One statement (atomic on its own): the messages and their contacts in one round trip, no BEGIN/COMMIT.
+    await retrying(() =>
+      upsert
+        ? g.db.ds.query(`WITH m AS (${insert}) ${upsert.sql(params.length + 1)}`, [
+            ...params,
+            ...upsert.params,
+          ])
+        : g.db.ds.query(insert, params),
+    );
   }
 }

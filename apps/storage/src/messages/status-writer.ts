@@ -3,10 +3,10 @@ import { APP_CONFIG, CLOCK, type Clock } from '@relay/platform';
 import type { MessageStatus, OutboundFailure } from '@relay/protocol';
 import type { StorageConfig } from '../config';
 import { BatchWriter } from '../db/batch-writer';
-import { inTx } from '../db/store-db';
+import { retrying } from '../db/store-db';
 import { NumberDirectory, writeGroups, type RoutedGroup } from '../numbers/number-directory';
 import { effectiveTime, plusDays } from '../time';
-import { upsertContacts } from './contacts';
+import { contactsUpsert } from './contacts';
 
 export interface StatusRecord {
   wamid: string;
@@ -92,28 +92,32 @@ export class StatusWriter {
             );
       rows.push({ item, at, expires: plusDays(at, retentionDays), errors });
     }
-    await inTx(g.db, async (tx) => {
-      await tx.query(
-        `INSERT INTO storage.message_statuses (wamid, status, device_id, phone_number_id, wa_id, at, expires_at, error_code, errors_sealed)
+    const insert = `INSERT INTO storage.message_statuses (wamid, status, device_id, phone_number_id, wa_id, at, expires_at, error_code, errors_sealed)
          SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::integer[], $9::bytea[])
-         ON CONFLICT DO NOTHING`,
-        [
-          rows.map((r) => r.item.wamid),
-          rows.map((r) => r.item.status),
-          rows.map((r) => r.item.deviceId),
-          rows.map((r) => r.item.phoneNumberId),
-          rows.map((r) => r.item.waId),
-          rows.map((r) => r.at),
-          rows.map((r) => r.expires),
-          rows.map((r) => r.item.errorCode ?? null),
-          rows.map((r) => r.errors),
-        ],
-      );
-      await upsertContacts(
-        tx,
-        g.db,
-        rows.map((r) => ({ phoneNumberId: r.item.phoneNumberId, waId: r.item.waId, at: r.at })),
-      );
-    });
+         ON CONFLICT DO NOTHING`;
+    const params = [
+      rows.map((r) => r.item.wamid),
+      rows.map((r) => r.item.status),
+      rows.map((r) => r.item.deviceId),
+      rows.map((r) => r.item.phoneNumberId),
+      rows.map((r) => r.item.waId),
+      rows.map((r) => r.at),
+      rows.map((r) => r.expires),
+      rows.map((r) => r.item.errorCode ?? null),
+      rows.map((r) => r.errors),
+    ];
+    const upsert = await contactsUpsert(
+      g.db,
+      rows.map((r) => ({ phoneNumberId: r.item.phoneNumberId, waId: r.item.waId, at: r.at })),
+    );
+    // One statement (atomic on its own): the statuses and their contacts in one round trip, no BEGIN/COMMIT.
+    await retrying(() =>
+      upsert
+        ? g.db.ds.query(`WITH s AS (${insert}) ${upsert.sql(params.length + 1)}`, [
+            ...params,
+            ...upsert.params,
+          ])
+        : g.db.ds.query(insert, params),
+    );
   }
 }

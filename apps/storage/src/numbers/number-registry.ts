@@ -8,6 +8,7 @@ import { StorageDatabases } from '../db/storage-databases';
 import { inTx, type Tx } from '../db/store-db';
 import { StorageError } from '../errors';
 import { DAY_MS } from '../time';
+import { NUMBERS_CHANNEL, NumberDirectory } from './number-directory';
 
 interface NumberRow {
   region: string | null;
@@ -34,6 +35,7 @@ export class NumberRegistry {
     @Inject(APP_CONFIG) private readonly config: StorageConfig,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_LOGGER) private readonly log: Logger,
+    @Inject(NumberDirectory) private readonly directory: NumberDirectory,
   ) {}
 
   async registered(e: NumberRegistered): Promise<void> {
@@ -45,7 +47,7 @@ export class NumberRegistry {
         'number registered in a Local Storage region without a configured database; its messages wait until one is configured',
       );
     }
-    const shortened = await inTx(this.dbs.defaultDb, async (tx) => {
+    await inTx(this.dbs.defaultDb, async (tx) => {
       const row = await this.lock(tx, e.phone_number_id);
       if (row && at.getTime() < Math.max(row.registered_at.getTime(), row.deregistered_at?.getTime() ?? 0)) {
         this.log.info({ phone_number_id: e.phone_number_id }, 'ignored stale registration event');
@@ -61,18 +63,29 @@ export class NumberRegistry {
          ON CONFLICT (phone_number_id) DO UPDATE SET waba_id = $2, region = $3, retention_days = $4, registered = true, registered_at = $5`,
         [e.phone_number_id, e.waba_id, region, e.retention_days, at],
       );
-      return row && row.region === region && e.retention_days < row.retention_days ? e.retention_days : null;
+      // Before the new retention becomes visible (commit), so whoever sees it also sees the data it
+      // shortened; in the same transaction when the number's data is in the default database.
+      if (row && row.region === region && e.retention_days < row.retention_days) {
+        await this.applyShorterRetention(e.phone_number_id, region, e.retention_days, tx);
+      }
+      // Delivered at commit to every replica, which drops its cached route of the number.
+      await tx.query(`SELECT pg_notify($1, $2)`, [NUMBERS_CHANNEL, e.phone_number_id]);
     });
-    if (shortened !== null) await this.applyShorterRetention(e.phone_number_id, region, shortened);
+    // Not waiting for our own notification: this replica's next batch already uses the new route.
+    this.directory.forget(e.phone_number_id);
   }
 
   async deregistered(e: NumberDeregistered): Promise<void> {
     const at = new Date(e.at);
     await this.dbs.defaultDb.ds.query(
-      `UPDATE storage.numbers SET registered = false, deregistered_at = $2
-       WHERE phone_number_id = $1 AND registered_at <= $2 AND (deregistered_at IS NULL OR deregistered_at < $2)`,
-      [e.phone_number_id, at],
+      `WITH changed AS (
+         UPDATE storage.numbers SET registered = false, deregistered_at = $2
+         WHERE phone_number_id = $1 AND registered_at <= $2 AND (deregistered_at IS NULL OR deregistered_at < $2)
+         RETURNING phone_number_id)
+       SELECT pg_notify($3, phone_number_id) FROM changed`,
+      [e.phone_number_id, at, NUMBERS_CHANNEL],
     );
+    this.directory.forget(e.phone_number_id);
   }
 
   private async lock(tx: Tx, phoneNumberId: string): Promise<NumberRow | undefined> {
@@ -106,18 +119,18 @@ export class NumberRegistry {
   }
 
   /** A shorter retention applies to data already stored, not only to what comes next. */
-  private async applyShorterRetention(phoneNumberId: string, region: string | null, days: number) {
-    const db = region ? this.dbs.region(region) : this.dbs.defaultDb;
-    if (!db) return;
+  private async applyShorterRetention(phoneNumberId: string, region: string | null, days: number, tx: Tx) {
+    const q = region ? this.dbs.region(region)?.ds : tx;
+    if (!q) return;
     const interval = days * DAY_MS;
     for (const table of ['messages', 'pending']) {
-      await db.ds.query(
+      await q.query(
         `UPDATE storage.${table} SET expires_at = created_at + ($2 || ' milliseconds')::interval
          WHERE phone_number_id = $1 AND expires_at > created_at + ($2 || ' milliseconds')::interval`,
         [phoneNumberId, String(interval)],
       );
     }
-    await db.ds.query(
+    await q.query(
       `UPDATE storage.message_statuses SET expires_at = at + ($2 || ' milliseconds')::interval
        WHERE phone_number_id = $1 AND expires_at > at + ($2 || ' milliseconds')::interval`,
       [phoneNumberId, String(interval)],

@@ -10,6 +10,7 @@ import {
   status,
 } from '../__fixtures__/events';
 import { migrateExtra } from '../data-source';
+import { StorageDatabases } from '../db/storage-databases';
 
 const DATA_TABLES = ['messages', 'message_statuses', 'pending', 'contacts', 'data_keys'];
 const DBS = ['default', 'DE', 'IN'];
@@ -46,7 +47,11 @@ async function converse(pn: string, user: string, text: string) {
 const minutesAgo = (m: number) => new Date(clock.now().getTime() - m * 60_000);
 
 beforeAll(async () => {
-  h = await StorageHarness.create('regions', { regions: ['DE', 'IN'] });
+  // Routes cached longer than any test step: only the change notification can drop them in time.
+  h = await StorageHarness.create('regions', {
+    regions: ['DE', 'IN'],
+    env: { NUMBER_ROUTE_CACHE_MS: '600000' },
+  });
   await h.start(clock);
 });
 afterAll(() => h?.close());
@@ -89,6 +94,40 @@ describe('Local Storage (data residency)', () => {
     // The default database keeps only the routing row of the regional number.
     const route = await h.pool().query(`SELECT region FROM storage.numbers WHERE phone_number_id = $1`, [de]);
     expect(route.rows).toEqual([{ region: 'DE' }]);
+  });
+
+  it("reuses a number's route across batches, and drops it at once when another replica changes the number", async () => {
+    const pn = newNumberId();
+    await h.producer.publish(
+      'business.number_registered',
+      { phone_number_id: pn },
+      registered(pn, minutesAgo(10)),
+    );
+    await waitFor(() => h.count('default', 'numbers', 'phone_number_id = $1', [pn]));
+    const write = async (text: string, db: string) => {
+      const m = inbound(pn, newWaId(), text, clock.now());
+      await h.producer.publish('inbound.message', { phone_number_id: pn }, m);
+      await waitFor(() => h.count(db, 'messages', 'wamid = $1', [m.wamid]));
+    };
+    await write('first', 'default');
+    const ds = h.app?.get(StorageDatabases).defaultDb.ds;
+    if (!ds) throw new Error('storage is not running');
+    const spy = jest.spyOn(ds, 'query');
+    try {
+      await write('second', 'default');
+      expect(spy.mock.calls.filter(([sql]) => sql.includes('FROM storage.numbers'))).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+    // Another replica applies a move (its registry changes the row and announces it); this replica
+    // must not keep writing to the old database for the cache's lifetime.
+    await h.pool().query(
+      `WITH moved AS (UPDATE storage.numbers SET region = 'DE' WHERE phone_number_id = $1 RETURNING phone_number_id)
+       SELECT pg_notify('storage_numbers', phone_number_id) FROM moved`,
+      [pn],
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await write('after the move', 'DE');
   });
 
   it('refuses a region change of a registered number; deregister then register moves it', async () => {

@@ -1,47 +1,37 @@
-import type { DeviceCiphertext } from '@relay/protocol';
-import { rowsOf, type Tx } from '../db/store-db';
-
 /**
- * Per-device queue sequence numbers. The gateway pages a device's queue with after_seq for the whole
- * life of a connection, so a seq must never become visible after a higher one: each device has a counter
- * row, locked by the transaction that queues its messages until it commits, so seqs are visible in the
- * order they were handed out. Values start from the clock (ms * 1000), so a device's queue also orders
- * across regional databases, and a purged counter restarts above every value it handed out before.
+ * Queues a batch of device ciphertexts in one statement, numbering them per device. The gateway pages a
+ * device's queue with after_seq for the whole life of a connection, so a seq must never become visible
+ * after a higher one: each device has a counter row, locked by the statement that queues its messages
+ * until it commits, so seqs are visible in the order they were handed out. Counter rows are locked in key
+ * order: concurrent batches never deadlock. Values start from the clock (ms * 1000), so a device's queue
+ * also orders across regional databases, and a purged counter restarts above every value it handed out
+ * before. Within a device, items are numbered in the order given (the caller sorts them by stream
+ * sequence: oldest first). A row already queued (same device and wamid) stays as it is. The counter row
+ * also keeps the device's cursor: the highest DELIVERY stream sequence queued for it.
+ *
+ * Parameters: $1..$8 the columns (wa_id, device_id, wamid, phone_number_id, type, created_at,
+ * expires_at, ciphertext_sealed) as arrays, $9 the clock base, $10 now, $11 the stream sequences.
  */
-export async function allocateSeqs(tx: Tx, items: DeviceCiphertext[], now: Date): Promise<string[]> {
-  const counts = new Map<string, { waId: string; deviceId: number; n: number }>();
-  for (const c of items) {
-    const key = deviceKey(c);
-    const cur = counts.get(key) ?? { waId: c.to.wa_id, deviceId: c.to.device_id, n: 0 };
-    cur.n++;
-    counts.set(key, cur);
-  }
-  // Counter rows are locked in key order: concurrent batches never deadlock.
-  const devices = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, d]) => d);
-  const base = now.getTime() * 1000;
-  const rows = rowsOf<{ wa_id: string; device_id: number; last_seq: string }>(
-    await tx.query(
-      `INSERT INTO storage.device_counters (wa_id, device_id, last_seq, updated_at)
-       SELECT w, d, $4::bigint + n, $5 FROM unnest($1::text[], $2::smallint[], $3::bigint[]) AS t(w, d, n)
-       ON CONFLICT (wa_id, device_id) DO UPDATE SET
-         last_seq = GREATEST(storage.device_counters.last_seq, $4::bigint) + (EXCLUDED.last_seq - $4::bigint),
-         updated_at = EXCLUDED.updated_at
-       RETURNING wa_id, device_id, last_seq`,
-      [devices.map((d) => d.waId), devices.map((d) => d.deviceId), devices.map((d) => d.n), base, now],
-    ),
-  );
-  const next = new Map<string, bigint>();
-  for (const r of rows) {
-    const key = `${r.wa_id}|${r.device_id}`;
-    next.set(key, BigInt(r.last_seq) - BigInt(counts.get(key)?.n ?? 0) + 1n);
-  }
-  // Items keep their order (the caller sorts them by stream sequence): oldest first per device.
-  return items.map((c) => {
-    const key = deviceKey(c);
-    const seq = next.get(key) ?? 0n;
-    next.set(key, seq + 1n);
-    return seq.toString();
-  });
-}
-
-const deviceKey = (c: DeviceCiphertext) => `${c.to.wa_id}|${c.to.device_id}`;
+export const QUEUE_SQL = `
+WITH items AS (
+  SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::bytea[], $11::bigint[])
+    WITH ORDINALITY AS t(w, d, wamid, pn, type, created, expires, sealed, stream, ord)
+),
+counts AS (SELECT w, d, count(*) AS n, max(stream) AS stream FROM items GROUP BY w, d),
+counters AS (
+  INSERT INTO storage.device_counters (wa_id, device_id, last_seq, updated_at, stream_seq)
+  SELECT w, d, $9::bigint + n, $10, stream FROM counts ORDER BY w, d
+  ON CONFLICT (wa_id, device_id) DO UPDATE SET
+    last_seq = GREATEST(storage.device_counters.last_seq, $9::bigint) + (EXCLUDED.last_seq - $9::bigint),
+    updated_at = EXCLUDED.updated_at,
+    stream_seq = GREATEST(storage.device_counters.stream_seq, EXCLUDED.stream_seq)
+  RETURNING wa_id, device_id, last_seq
+)
+INSERT INTO storage.pending (wa_id, device_id, seq, wamid, phone_number_id, type, created_at, expires_at, ciphertext_sealed)
+SELECT i.w, i.d, c.last_seq - k.n + row_number() OVER (PARTITION BY i.w, i.d ORDER BY i.ord),
+       i.wamid, i.pn, i.type, i.created, i.expires, i.sealed
+FROM items i
+JOIN counts k ON k.w = i.w AND k.d = i.d
+JOIN counters c ON c.wa_id = i.w AND c.device_id = i.d
+ORDER BY i.ord
+ON CONFLICT DO NOTHING`;

@@ -7,7 +7,7 @@ import { BatchWriter } from '../db/batch-writer';
 import { inTx, rowsOf, type StoreDb } from '../db/store-db';
 import { NumberDirectory, writeGroups, type RoutedGroup } from '../numbers/number-directory';
 import { effectiveTime, plusDays } from '../time';
-import { allocateSeqs } from './device-seq';
+import { QUEUE_SQL } from './device-seq';
 
 export const pendingAad = (wamid: string, waId: string, deviceId: number) =>
   `pending:${wamid}:${waId}:${deviceId}`;
@@ -136,40 +136,21 @@ export class PendingWriter {
         .filter((e) => (cursors.get(deviceKey(e.item)) ?? 0) < e.streamSeq)
         .sort((a, b) => a.streamSeq - b.streamSeq);
       if (entries.length === 0) return;
-      const seqs = await allocateSeqs(
-        tx,
-        entries.map((e) => e.item),
-        now,
-      );
       const created = entries.map((e) => effectiveTime(e.item.created_at, now));
-      await tx.query(
-        `INSERT INTO storage.pending (wa_id, device_id, seq, wamid, phone_number_id, type, created_at, expires_at, ciphertext_sealed)
-         SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bytea[])
-         ON CONFLICT DO NOTHING`,
-        [
-          entries.map((e) => e.item.to.wa_id),
-          entries.map((e) => e.item.to.device_id),
-          seqs,
-          entries.map((e) => e.item.wamid),
-          entries.map((e) => e.item.phone_number_id),
-          entries.map((e) => e.item.type),
-          created,
-          entries.map((e, i) => plusDays(created[i], e.retentionDays)),
-          entries.map((e) => sealed.get(e)),
-        ],
-      );
-      const last = new Map<string, { to: DeviceCiphertext['to']; seq: number }>();
-      for (const e of entries) last.set(deviceKey(e.item), { to: e.item.to, seq: e.streamSeq });
-      await tx.query(
-        `UPDATE storage.device_counters c SET stream_seq = GREATEST(c.stream_seq, u.seq)
-         FROM unnest($1::text[], $2::smallint[], $3::bigint[]) AS u(w, d, seq)
-         WHERE c.wa_id = u.w AND c.device_id = u.d`,
-        [
-          [...last.values()].map((l) => l.to.wa_id),
-          [...last.values()].map((l) => l.to.device_id),
-          [...last.values()].map((l) => l.seq),
-        ],
-      );
+      // Counters, cursors and rows in one statement (the counter rows are already locked, in key order).
+      await tx.query(QUEUE_SQL, [
+        entries.map((e) => e.item.to.wa_id),
+        entries.map((e) => e.item.to.device_id),
+        entries.map((e) => e.item.wamid),
+        entries.map((e) => e.item.phone_number_id),
+        entries.map((e) => e.item.type),
+        created,
+        entries.map((e, i) => plusDays(created[i], e.retentionDays)),
+        entries.map((e) => sealed.get(e)),
+        now.getTime() * 1000,
+        now,
+        entries.map((e) => e.streamSeq),
+      ]);
     });
   }
 
