@@ -5,6 +5,8 @@
 // by publishing their events on NATS; a local HTTP server is the webhook receiver.
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
@@ -36,6 +38,34 @@ const port = 18000 + Math.floor(Math.random() * 2000);
 const base = `http://127.0.0.1:${port}`;
 let proc;
 let nc;
+const countsFile = join(tmpdir(), `${dbName}-queries.json`);
+
+/** The service's Postgres statements so far, by shape (count-queries.cjs writes them on SIGUSR2). */
+async function queryCounts() {
+  rmSync(countsFile, { force: true });
+  proc.kill('SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    try {
+      return JSON.parse(readFileSync(countsFile, 'utf8'));
+    } catch {
+      await sleep(20);
+    }
+  }
+  throw new Error('the service did not write its query counts');
+}
+
+/** Statements per message between two snapshots, the most frequent shapes first. */
+function perMessage(before, after, messages, label) {
+  const diff = Object.entries(after)
+    .map(([k, v]) => [k, v - (before[k] ?? 0)])
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const total = diff.reduce((n, [, v]) => n + v, 0);
+  say(
+    `  ${label}: ${total} Postgres statements for ${messages} = ${(total / messages).toFixed(2)} per message`,
+  );
+  for (const [k, v] of diff.slice(0, 8)) say(`    ${String(v).padStart(6)}  ${k}`);
+}
 
 async function admin(method, path, body) {
   const r = await fetch(`${base}/admin/v1${path}`, {
@@ -60,24 +90,33 @@ async function main() {
   await migrate(ds);
   await ds.destroy();
 
-  proc = spawn(process.execPath, [join(root, 'dist/apps/business-forwarding/src/main.js')], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: String(port),
-      NATS_URL: NATS,
-      NATS_SUBJECT_ROOT: subjectRoot,
-      DATABASE_URL: dbUrl,
-      DATABASE_POOL_SIZE: '20',
-      OPERATOR_TOKEN: operator,
-      MASTER_KEY: `bench:${randomBytes(32).toString('base64')}`,
-      WEBHOOK_ALLOW_HTTP: 'true',
-      WEBHOOK_POLL_MS: '50',
+  proc = spawn(
+    process.execPath,
+    [
+      '--require',
+      join(root, 'bench/business-forwarding/count-queries.cjs'),
+      join(root, 'dist/apps/business-forwarding/src/main.js'),
+    ],
+    {
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'warn',
+        HTTP_HOST: '127.0.0.1',
+        HTTP_PORT: String(port),
+        NATS_URL: NATS,
+        NATS_SUBJECT_ROOT: subjectRoot,
+        DATABASE_URL: dbUrl,
+        DATABASE_POOL_SIZE: '20',
+        OPERATOR_TOKEN: operator,
+        MASTER_KEY: `bench:${randomBytes(32).toString('base64')}`,
+        WEBHOOK_ALLOW_HTTP: 'true',
+        WEBHOOK_POLL_MS: '50',
+        BENCH_QUERY_COUNTS: countsFile,
+      },
+      stdio: ['ignore', process.env.BENCH_SERVICE_LOG ? 'inherit' : 'ignore', 'inherit'],
     },
-    stdio: ['ignore', process.env.BENCH_SERVICE_LOG ? 'inherit' : 'ignore', 'inherit'],
-  });
+  );
   for (let i = 0; i < 200; i++) {
     if ((await fetch(`${base}/ready`).catch(() => undefined))?.ok) break;
     await sleep(100);
@@ -159,6 +198,7 @@ async function main() {
   let next = 0;
   let errors = 0;
   const codes = {};
+  let q0 = await queryCounts();
   t0 = performance.now();
   await Promise.all(
     Array.from({ length: CONC }, async () => {
@@ -188,9 +228,11 @@ async function main() {
   say(
     `POST /messages (concurrency ${CONC}): ${SENDS} in ${secs.toFixed(2)} s = ${(SENDS / secs).toFixed(0)}/s, p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms, errors ${errors} ${JSON.stringify(codes)}`,
   );
+  perMessage(q0, await queryCounts(), SENDS, 'sends');
 
   // 3) status.update -> status webhooks (parallel partitions, one per message).
   const n = Math.min(STATUSES, wamids.length);
+  q0 = await queryCounts();
   t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const [wamid, u] = wamids[i];
@@ -225,6 +267,7 @@ async function main() {
   say(
     `status.update -> status webhooks (${n} messages): recorded ${(n / recordedSecs).toFixed(0)}/s, delivered ${(n / secs).toFixed(0)}/s`,
   );
+  perMessage(q0, await queryCounts(), n, 'statuses (recorded and delivered)');
 
   // 4) Backlog drain: receiver refuses while messages pile up, then accepts.
   receiver.close();
@@ -282,5 +325,6 @@ main()
     await c.connect();
     await c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
     await c.end();
+    rmSync(countsFile, { force: true });
     void randomUUID;
   });
