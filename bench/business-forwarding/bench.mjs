@@ -54,6 +54,26 @@ async function queryCounts() {
   throw new Error('the service did not write its query counts');
 }
 
+/** CPU seconds used so far by the service and by the Postgres backends serving its database. */
+async function cpuSeconds(db) {
+  const ticks = (pid) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(f[11]) + Number(f[12]);
+    } catch {
+      return 0;
+    }
+  };
+  const { rows } = await db.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
+  const pg = rows.reduce((n, r) => n + (r.pid === db.processID ? 0 : ticks(r.pid)), 0);
+  return { service: ticks(proc.pid) / 100, pg: pg / 100 };
+}
+
+function cpuPerMessage(before, after, messages) {
+  const ms = (k) => (((after[k] - before[k]) * 1000) / messages).toFixed(3);
+  say(`  CPU per message: service ${ms('service')} ms, its Postgres backends ${ms('pg')} ms`);
+}
+
 /** Statements per message between two snapshots, the most frequent shapes first. */
 function perMessage(before, after, messages, label) {
   const diff = Object.entries(after)
@@ -198,7 +218,10 @@ async function main() {
   let next = 0;
   let errors = 0;
   const codes = {};
+  const cpuDb = new Client({ connectionString: dbUrl });
+  await cpuDb.connect();
   let q0 = await queryCounts();
+  let c0 = await cpuSeconds(cpuDb);
   t0 = performance.now();
   await Promise.all(
     Array.from({ length: CONC }, async () => {
@@ -228,11 +251,13 @@ async function main() {
   say(
     `POST /messages (concurrency ${CONC}): ${SENDS} in ${secs.toFixed(2)} s = ${(SENDS / secs).toFixed(0)}/s, p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms, errors ${errors} ${JSON.stringify(codes)}`,
   );
+  cpuPerMessage(c0, await cpuSeconds(cpuDb), SENDS);
   perMessage(q0, await queryCounts(), SENDS, 'sends');
 
   // 3) status.update -> status webhooks (parallel partitions, one per message).
   const n = Math.min(STATUSES, wamids.length);
   q0 = await queryCounts();
+  c0 = await cpuSeconds(cpuDb);
   t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const [wamid, u] = wamids[i];
@@ -267,7 +292,9 @@ async function main() {
   say(
     `status.update -> status webhooks (${n} messages): recorded ${(n / recordedSecs).toFixed(0)}/s, delivered ${(n / secs).toFixed(0)}/s`,
   );
+  cpuPerMessage(c0, await cpuSeconds(cpuDb), n);
   perMessage(q0, await queryCounts(), n, 'statuses (recorded and delivered)');
+  await cpuDb.end();
 
   // 4) Backlog drain: receiver refuses while messages pile up, then accepts.
   receiver.close();
