@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { CLOCK, type Clock } from '@relay/platform';
 import { BF_CONFIG } from '../common/tokens';
 import type { BusinessForwardingConfig } from '../config';
 import {
@@ -23,12 +24,14 @@ export class TenantCache {
 
   constructor(
     @Inject(BF_CONFIG) config: BusinessForwardingConfig,
+    @Inject(CLOCK) clock: Clock,
     private readonly tenants: TenantRepository,
   ) {
     const ttl = () => config.AUTH_CACHE_MS;
-    this.numbers = new TtlCache(ttl);
-    this.businesses = new TtlCache(ttl);
-    this.subscriptions = new TtlCache(ttl);
+    const now = () => clock.now().getTime();
+    this.numbers = new TtlCache(ttl, now);
+    this.businesses = new TtlCache(ttl, now);
+    this.subscriptions = new TtlCache(ttl, now);
   }
 
   number(phoneNumberId: string): Promise<NumberRow | undefined> {
