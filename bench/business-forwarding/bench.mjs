@@ -2,7 +2,10 @@
 // Run after a build (npm run build):  node_modules/.bin/node bench/business-forwarding/bench.mjs
 // Env: BENCH_SENDS (5000), BENCH_CONCURRENCY (64), BENCH_INBOUND (3000), BENCH_STATUSES (3000).
 // It starts business-forwarding from dist/ as its own process and stands in for crypto/gateway/storage
-// by publishing their events on NATS; a local HTTP server is the webhook receiver.
+// by publishing their events on NATS; a local HTTP server is the webhook receiver. Besides rates it
+// prints, per message, the Postgres statements the service sent (count-queries.cjs is preloaded into
+// it) and the CPU time of the service and of its Postgres backends: on shared cores those hold still
+// when wall-clock rates do not.
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';

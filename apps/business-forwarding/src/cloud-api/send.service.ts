@@ -53,7 +53,7 @@ export class SendService {
     private readonly keys: DataKeys,
   ) {
     // Half the pool at most (four), so sends never starve the consumers of connections.
-    const inFlight = Math.max(1, Math.min(4, Math.floor(config.DATABASE_POOL_SIZE / 2)));
+    const inFlight = Math.max(1, Math.min(2, Math.floor(config.DATABASE_POOL_SIZE / 2)));
     this.batcher = new MicroBatcher((sends) => this.admitBatch(sends), MAX_BATCH, inFlight);
   }
 
