@@ -19,44 +19,45 @@ export const pairKey = (a: string, b: string): string => `${a}/${b}`;
 export class LimitsRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
-  /** Blocked and last-inbound state of each (number, user) pair, in the order asked. */
-  async recipientStates(
-    db: Queryable,
-    pairs: { phoneNumberId: string; waId: string }[],
-  ): Promise<{ blocked: boolean; lastInbound: Date | null }[]> {
-    const r = await rows<{ blocked: boolean; last_inbound_at: Date | null }>(
-      db,
-      `SELECT EXISTS (SELECT 1 FROM ${S}.blocked_users b WHERE b.phone_number_id = u.p AND b.wa_id = u.w) AS blocked,
-              (SELECT last_inbound_at FROM ${S}.user_windows w WHERE w.phone_number_id = u.p AND w.wa_id = u.w) AS last_inbound_at
-       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(p, w, i) ORDER BY u.i`,
-      [pairs.map((p) => p.phoneNumberId), pairs.map((p) => p.waId)],
-    );
-    return r.map((x) => ({
-      blocked: x.blocked,
-      lastInbound: x.last_inbound_at ? new Date(x.last_inbound_at) : null,
-    }));
-  }
-
   /**
-   * Adds `n` messages to each number's one-second throughput window and returns each window's total
-   * afterwards: the k-th of a number's n messages is the (total - n + k)-th of its second, exactly as
-   * if they had been counted one by one. Rows are locked in key order (no deadlock between batches).
+   * The recipient checks and the throughput window of a batch in one statement. For each send, in the
+   * order given: is the user blocked, is the 24-hour window open (last message at or after `windowFrom`).
+   * Every send that passes those and its number's quality check counts in its number's one-second
+   * window; `tpTotal` is that window's count afterwards, so the k-th of a number's n passing sends is
+   * the (tpTotal - n + k)-th of its second, exactly as if they had been counted one by one. Window rows
+   * are locked in key order (no deadlock between batches).
    */
-  async countThroughput(
+  async checkRecipientsAndCount(
     db: Queryable,
-    counts: Map<string, number>,
+    sends: { phoneNumberId: string; waId: string; qualityBlocked: boolean }[],
+    windowFrom: Date,
     windowStart: number,
-  ): Promise<Map<string, number>> {
-    const ids = [...counts.keys()].sort();
-    const r = await rows<{ key: string; count: number }>(
+  ): Promise<{ blocked: boolean; inWindow: boolean; tpTotal: number | null }[]> {
+    const r = await rows<{ blocked: boolean; in_window: boolean; tp_total: number | null }>(
       db,
-      `INSERT INTO ${S}.rate_windows AS r (key, window_start, count)
-       SELECT 'tp:' || u.p, $3, u.n FROM unnest($1::text[], $2::int[]) AS u(p, n) ORDER BY u.p
-       ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + EXCLUDED.count
-       RETURNING key, count`,
-      [ids, ids.map((id) => counts.get(id)), windowStart],
+      `WITH st AS (
+         SELECT u.i, u.p, u.qblocked,
+           EXISTS (SELECT 1 FROM ${S}.blocked_users b WHERE b.phone_number_id = u.p AND b.wa_id = u.w) AS blocked,
+           COALESCE((SELECT w.last_inbound_at >= $4 FROM ${S}.user_windows w
+                     WHERE w.phone_number_id = u.p AND w.wa_id = u.w), false) AS in_window
+         FROM unnest($1::text[], $2::text[], $3::bool[]) WITH ORDINALITY AS u(p, w, qblocked, i)),
+       tp AS (
+         INSERT INTO ${S}.rate_windows AS r (key, window_start, count)
+         SELECT 'tp:' || st.p, $5, count(*) FROM st
+         WHERE NOT st.blocked AND st.in_window AND NOT st.qblocked GROUP BY st.p ORDER BY st.p
+         ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + EXCLUDED.count
+         RETURNING key, count)
+       SELECT st.blocked, st.in_window, tp.count AS tp_total
+       FROM st LEFT JOIN tp ON tp.key = 'tp:' || st.p ORDER BY st.i`,
+      [
+        sends.map((x) => x.phoneNumberId),
+        sends.map((x) => x.waId),
+        sends.map((x) => x.qualityBlocked),
+        windowFrom,
+        windowStart,
+      ],
     );
-    return new Map(r.map((x) => [x.key.slice(3), x.count]));
+    return r.map((x) => ({ blocked: x.blocked, inWindow: x.in_window, tpTotal: x.tp_total }));
   }
 
   /**

@@ -56,15 +56,23 @@ export class LimitsService {
   async admitMany(em: EntityManager, sends: SendAttempt[], now: Date): Promise<(CloudApiError | null)[]> {
     const nowMs = now.getTime();
     const out: (CloudApiError | null)[] = sends.map(() => null);
-    const states = await this.repo.recipientStates(
+    const states = await this.repo.checkRecipientsAndCount(
       em,
-      sends.map((s) => ({ phoneNumberId: s.tenant.number.phone_number_id, waId: s.waId })),
+      sends.map((s) => ({
+        phoneNumberId: s.tenant.number.phone_number_id,
+        waId: s.waId,
+        qualityBlocked: s.quality.blocked,
+      })),
+      new Date(nowMs - DAY_MS),
+      Math.floor(nowMs / 1000),
     );
+    // The statement counted exactly the sends that pass here, per number, in this order.
+    const passed = new Map<string, number>();
     let live: number[] = [];
     sends.forEach((s, i) => {
       const st = states[i];
       if (st.blocked) out[i] = new CloudApiError(131026, "The recipient is on this number's block list.");
-      else if (!st.lastInbound || nowMs - st.lastInbound.getTime() > DAY_MS) {
+      else if (!st.inWindow) {
         out[i] = new CloudApiError(
           131047,
           'Message failed to send because more than 24 hours have passed since the customer last replied to this number.',
@@ -74,11 +82,25 @@ export class LimitsService {
           131048,
           'Message failed to send because there are restrictions on how many messages can be sent from this phone number: too many users reported or blocked it.',
         );
-      } else live.push(i);
+      } else {
+        const pnid = s.tenant.number.phone_number_id;
+        passed.set(pnid, (passed.get(pnid) ?? 0) + 1);
+        live.push(i);
+      }
     });
     if (live.length === 0) return out;
 
-    live = await this.throughput(em, sends, live, out, nowMs);
+    const seen = new Map<string, number>();
+    live = live.filter((i) => {
+      const number = sends[i].tenant.number;
+      const pnid = number.phone_number_id;
+      const k = (seen.get(pnid) ?? 0) + 1;
+      seen.set(pnid, k);
+      const position = (states[i].tpTotal ?? 0) - (passed.get(pnid) ?? 0) + k;
+      if (position <= (number.throughput_mps ?? this.config.DEFAULT_THROUGHPUT_MPS)) return true;
+      out[i] = new CloudApiError(130429, 'Cloud API message throughput has been reached.');
+      return false;
+    });
     live = await this.pairRate(em, sends, live, out, nowMs);
     await this.tier(em, sends, live, out, now);
     return out;
@@ -90,32 +112,6 @@ export class LimitsService {
     if (nowMs - this.lastPrune <= 60_000) return;
     this.lastPrune = nowMs;
     await this.repo.prune(nowMs);
-  }
-
-  private async throughput(
-    em: EntityManager,
-    sends: SendAttempt[],
-    live: number[],
-    out: (CloudApiError | null)[],
-    nowMs: number,
-  ): Promise<number[]> {
-    const counts = new Map<string, number>();
-    for (const i of live) {
-      const pnid = sends[i].tenant.number.phone_number_id;
-      counts.set(pnid, (counts.get(pnid) ?? 0) + 1);
-    }
-    const totals = await this.repo.countThroughput(em, counts, Math.floor(nowMs / 1000));
-    const seen = new Map<string, number>();
-    return live.filter((i) => {
-      const number = sends[i].tenant.number;
-      const pnid = number.phone_number_id;
-      const k = (seen.get(pnid) ?? 0) + 1;
-      seen.set(pnid, k);
-      const position = (totals.get(pnid) ?? 0) - (counts.get(pnid) ?? 0) + k;
-      if (position <= (number.throughput_mps ?? this.config.DEFAULT_THROUGHPUT_MPS)) return true;
-      out[i] = new CloudApiError(130429, 'Cloud API message throughput has been reached.');
-      return false;
-    });
   }
 
   /** Pair tokens in rounds: the k-th send of a pair in this batch takes its token in round k. */
