@@ -52,7 +52,8 @@ export class SendService {
     private readonly outbox: OutboxRepository,
     private readonly keys: DataKeys,
   ) {
-    // Half the pool at most (four), so sends never starve the consumers of connections.
+    // Two at most (and half the pool), so sends never starve the consumers of connections; under load
+    // the waiting sends make the next batch bigger rather than queueing more transactions.
     const inFlight = Math.max(1, Math.min(2, Math.floor(config.DATABASE_POOL_SIZE / 2)));
     this.batcher = new MicroBatcher((sends) => this.admitBatch(sends), MAX_BATCH, inFlight);
   }
