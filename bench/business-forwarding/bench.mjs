@@ -2,9 +2,14 @@
 // Run after a build (npm run build):  node_modules/.bin/node bench/business-forwarding/bench.mjs
 // Env: BENCH_SENDS (5000), BENCH_CONCURRENCY (64), BENCH_INBOUND (3000), BENCH_STATUSES (3000).
 // It starts business-forwarding from dist/ as its own process and stands in for crypto/gateway/storage
-// by publishing their events on NATS; a local HTTP server is the webhook receiver.
+// by publishing their events on NATS; a local HTTP server is the webhook receiver. Besides rates it
+// prints, per message, the Postgres statements the service sent (count-queries.cjs is preloaded into
+// it) and the CPU time of the service and of its Postgres backends: on shared cores those hold still
+// when wall-clock rates do not.
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
@@ -36,6 +41,54 @@ const port = 18000 + Math.floor(Math.random() * 2000);
 const base = `http://127.0.0.1:${port}`;
 let proc;
 let nc;
+const countsFile = join(tmpdir(), `${dbName}-queries.json`);
+
+/** The service's Postgres statements so far, by shape (count-queries.cjs writes them on SIGUSR2). */
+async function queryCounts() {
+  rmSync(countsFile, { force: true });
+  proc.kill('SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    try {
+      return JSON.parse(readFileSync(countsFile, 'utf8'));
+    } catch {
+      await sleep(20);
+    }
+  }
+  throw new Error('the service did not write its query counts');
+}
+
+/** CPU seconds used so far by the service and by the Postgres backends serving its database. */
+async function cpuSeconds(db) {
+  const ticks = (pid) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(f[11]) + Number(f[12]);
+    } catch {
+      return 0;
+    }
+  };
+  const { rows } = await db.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
+  const pg = rows.reduce((n, r) => n + (r.pid === db.processID ? 0 : ticks(r.pid)), 0);
+  return { service: ticks(proc.pid) / 100, pg: pg / 100 };
+}
+
+function cpuPerMessage(before, after, messages) {
+  const ms = (k) => (((after[k] - before[k]) * 1000) / messages).toFixed(3);
+  say(`  CPU per message: service ${ms('service')} ms, its Postgres backends ${ms('pg')} ms`);
+}
+
+/** Statements per message between two snapshots, the most frequent shapes first. */
+function perMessage(before, after, messages, label) {
+  const diff = Object.entries(after)
+    .map(([k, v]) => [k, v - (before[k] ?? 0)])
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const total = diff.reduce((n, [, v]) => n + v, 0);
+  say(
+    `  ${label}: ${total} Postgres statements for ${messages} = ${(total / messages).toFixed(2)} per message`,
+  );
+  for (const [k, v] of diff.slice(0, 8)) say(`    ${String(v).padStart(6)}  ${k}`);
+}
 
 async function admin(method, path, body) {
   const r = await fetch(`${base}/admin/v1${path}`, {
@@ -60,24 +113,33 @@ async function main() {
   await migrate(ds);
   await ds.destroy();
 
-  proc = spawn(process.execPath, [join(root, 'dist/apps/business-forwarding/src/main.js')], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: String(port),
-      NATS_URL: NATS,
-      NATS_SUBJECT_ROOT: subjectRoot,
-      DATABASE_URL: dbUrl,
-      DATABASE_POOL_SIZE: '20',
-      OPERATOR_TOKEN: operator,
-      MASTER_KEY: `bench:${randomBytes(32).toString('base64')}`,
-      WEBHOOK_ALLOW_HTTP: 'true',
-      WEBHOOK_POLL_MS: '50',
+  proc = spawn(
+    process.execPath,
+    [
+      '--require',
+      join(root, 'bench/business-forwarding/count-queries.cjs'),
+      join(root, 'dist/apps/business-forwarding/src/main.js'),
+    ],
+    {
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'warn',
+        HTTP_HOST: '127.0.0.1',
+        HTTP_PORT: String(port),
+        NATS_URL: NATS,
+        NATS_SUBJECT_ROOT: subjectRoot,
+        DATABASE_URL: dbUrl,
+        DATABASE_POOL_SIZE: '20',
+        OPERATOR_TOKEN: operator,
+        MASTER_KEY: `bench:${randomBytes(32).toString('base64')}`,
+        WEBHOOK_ALLOW_HTTP: 'true',
+        WEBHOOK_POLL_MS: '50',
+        BENCH_QUERY_COUNTS: countsFile,
+      },
+      stdio: ['ignore', process.env.BENCH_SERVICE_LOG ? 'inherit' : 'ignore', 'inherit'],
     },
-    stdio: ['ignore', process.env.BENCH_SERVICE_LOG ? 'inherit' : 'ignore', 'inherit'],
-  });
+  );
   for (let i = 0; i < 200; i++) {
     if ((await fetch(`${base}/ready`).catch(() => undefined))?.ok) break;
     await sleep(100);
@@ -159,6 +221,10 @@ async function main() {
   let next = 0;
   let errors = 0;
   const codes = {};
+  const cpuDb = new Client({ connectionString: dbUrl });
+  await cpuDb.connect();
+  let q0 = await queryCounts();
+  let c0 = await cpuSeconds(cpuDb);
   t0 = performance.now();
   await Promise.all(
     Array.from({ length: CONC }, async () => {
@@ -188,9 +254,13 @@ async function main() {
   say(
     `POST /messages (concurrency ${CONC}): ${SENDS} in ${secs.toFixed(2)} s = ${(SENDS / secs).toFixed(0)}/s, p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms, errors ${errors} ${JSON.stringify(codes)}`,
   );
+  cpuPerMessage(c0, await cpuSeconds(cpuDb), SENDS);
+  perMessage(q0, await queryCounts(), SENDS, 'sends');
 
   // 3) status.update -> status webhooks (parallel partitions, one per message).
   const n = Math.min(STATUSES, wamids.length);
+  q0 = await queryCounts();
+  c0 = await cpuSeconds(cpuDb);
   t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const [wamid, u] = wamids[i];
@@ -225,6 +295,9 @@ async function main() {
   say(
     `status.update -> status webhooks (${n} messages): recorded ${(n / recordedSecs).toFixed(0)}/s, delivered ${(n / secs).toFixed(0)}/s`,
   );
+  cpuPerMessage(c0, await cpuSeconds(cpuDb), n);
+  perMessage(q0, await queryCounts(), n, 'statuses (recorded and delivered)');
+  await cpuDb.end();
 
   // 4) Backlog drain: receiver refuses while messages pile up, then accepts.
   receiver.close();
@@ -282,5 +355,6 @@ main()
     await c.connect();
     await c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
     await c.end();
+    rmSync(countsFile, { force: true });
     void randomUUID;
   });

@@ -20,6 +20,7 @@ import { LimitsRepository } from './limits/limits.repository';
 import { LimitsService } from './limits/limits.service';
 import { QualityService } from './limits/quality.service';
 import { AuthService } from './tenancy/auth.service';
+import { TenantCache } from './tenancy/tenant-cache.service';
 import { CloudAuthGuard } from './tenancy/cloud-auth.guard';
 import { DataKeys } from './tenancy/data-keys.service';
 import { TenantRepository } from './tenancy/tenant.repository';
@@ -66,6 +67,7 @@ export class AppModule {
       providers: [
         ...adapters,
         TenantRepository,
+        TenantCache,
         DataKeys,
         AuthService,
         CloudAuthGuard,

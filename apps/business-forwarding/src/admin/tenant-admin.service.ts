@@ -92,6 +92,7 @@ export class TenantAdminService {
       throw notFound('business');
     });
     await this.tenants.updateBusiness(wabaId, { app_secret_enc: sealed });
+    this.auth.forgetAll();
     return r.app_secret ? { rotated: true } : { rotated: true, app_secret: secret };
   }
 

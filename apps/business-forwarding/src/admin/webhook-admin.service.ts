@@ -6,6 +6,7 @@ import type { CryptoAdapter } from '../common/crypto.adapter';
 import { AdminError } from '../common/errors';
 import type { BusinessForwardingConfig } from '../config';
 import { DataKeys } from '../tenancy/data-keys.service';
+import { TenantCache } from '../tenancy/tenant-cache.service';
 import { TenantRepository } from '../tenancy/tenant.repository';
 import { DispatchSignal } from '../webhooks/dispatch-signal';
 import type { WebhookHttpClient } from '../webhooks/http-client';
@@ -27,6 +28,7 @@ export class WebhookAdminService {
     private readonly keys: DataKeys,
     private readonly outbox: OutboxRepository,
     private readonly targets: WebhookTargets,
+    private readonly cache: TenantCache,
     private readonly signal: DispatchSignal,
   ) {}
 
@@ -50,6 +52,7 @@ export class WebhookAdminService {
       verified_at: this.clock.now(),
     });
     this.targets.invalidate(wabaId);
+    this.cache.forgetSubscription(wabaId);
     this.signal.wake();
     return this.get(wabaId);
   }
@@ -70,6 +73,7 @@ export class WebhookAdminService {
   async remove(wabaId: string) {
     if (!(await this.tenants.deleteSubscription(wabaId))) throw notFound('webhook subscription');
     this.targets.invalidate(wabaId);
+    this.cache.forgetSubscription(wabaId);
     return { deleted: true };
   }
 

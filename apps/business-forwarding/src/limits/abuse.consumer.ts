@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { NatsBus, type ConsumerHandle } from '@relay/platform';
 import { LimitsRepository } from './limits.repository';
+import { QualityService } from './quality.service';
 
 /** business.abuse_report (spam reports, blocks, unblocks from gateway) -> the number's quality. */
 @Injectable()
@@ -10,13 +11,17 @@ export class AbuseConsumer implements OnApplicationBootstrap, OnApplicationShutd
   constructor(
     @Inject(NatsBus) private readonly bus: NatsBus,
     private readonly limits: LimitsRepository,
+    private readonly quality: QualityService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     this.handle = await this.bus.consume(
       'business.abuse_report',
       { durable: 'business-forwarding-abuse', concurrency: 16 },
-      (r) => this.limits.insertAbuseReport(r),
+      async (r) => {
+        await this.limits.insertAbuseReport(r);
+        this.quality.forget(r.phone_number_id);
+      },
     );
   }
 

@@ -1,79 +1,155 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { rows } from '../common/sql';
 
 const S = 'business_forwarding';
 
+type Queryable = Pick<DataSource | EntityManager, 'query'>;
+
+/** One key for a (number or business, user) pair; ids are digits, so the separator cannot collide. */
+export const pairKey = (a: string, b: string): string => `${a}/${b}`;
+
 /**
- * Limit state lives in Postgres so every replica shares it: each check is one atomic statement
- * (an upsert that counts or takes a token), never read-then-write from the application.
+ * Limit state lives in Postgres so every replica shares it. Each statement serves a whole batch of
+ * sends and runs in the batch's transaction: counters and buckets are atomic upserts, never
+ * read-then-write from the application; the messaging-limit tier, which must count before it admits,
+ * is serialized per business by an advisory lock.
  */
 @Injectable()
 export class LimitsRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
-  async recipientState(
-    phoneNumberId: string,
-    waId: string,
-  ): Promise<{ blocked: boolean; lastInbound: Date | null }> {
-    const [r] = await rows<{ blocked: boolean; last_inbound_at: Date | null }>(
-      this.ds,
-      `SELECT EXISTS (SELECT 1 FROM ${S}.blocked_users WHERE phone_number_id = $1 AND wa_id = $2) AS blocked,
-              (SELECT last_inbound_at FROM ${S}.user_windows WHERE phone_number_id = $1 AND wa_id = $2) AS last_inbound_at`,
-      [phoneNumberId, waId],
+  /**
+   * The recipient checks and the throughput window of a batch in one statement. For each send, in the
+   * order given: is the user blocked, is the 24-hour window open (last message at or after `windowFrom`).
+   * Every send that passes those and its number's quality check counts in its number's one-second
+   * window; `tpTotal` is that window's count afterwards, so the k-th of a number's n passing sends is
+   * the (tpTotal - n + k)-th of its second, exactly as if they had been counted one by one. Window rows
+   * are locked in key order (no deadlock between batches).
+   */
+  async checkRecipientsAndCount(
+    db: Queryable,
+    sends: { phoneNumberId: string; waId: string; qualityBlocked: boolean }[],
+    windowFrom: Date,
+    windowStart: number,
+  ): Promise<{ blocked: boolean; inWindow: boolean; tpTotal: number | null }[]> {
+    const r = await rows<{ blocked: boolean; in_window: boolean; tp_total: number | null }>(
+      db,
+      `WITH st AS (
+         SELECT u.i, u.p, u.qblocked,
+           EXISTS (SELECT 1 FROM ${S}.blocked_users b WHERE b.phone_number_id = u.p AND b.wa_id = u.w) AS blocked,
+           COALESCE((SELECT w.last_inbound_at >= $4 FROM ${S}.user_windows w
+                     WHERE w.phone_number_id = u.p AND w.wa_id = u.w), false) AS in_window
+         FROM unnest($1::text[], $2::text[], $3::bool[]) WITH ORDINALITY AS u(p, w, qblocked, i)),
+       tp AS (
+         INSERT INTO ${S}.rate_windows AS r (key, window_start, count)
+         SELECT 'tp:' || st.p, $5, count(*) FROM st
+         WHERE NOT st.blocked AND st.in_window AND NOT st.qblocked GROUP BY st.p ORDER BY st.p
+         ON CONFLICT (key, window_start) DO UPDATE SET count = r.count + EXCLUDED.count
+         RETURNING key, count)
+       SELECT st.blocked, st.in_window, tp.count AS tp_total
+       FROM st LEFT JOIN tp ON tp.key = 'tp:' || st.p ORDER BY st.i`,
+      [
+        sends.map((x) => x.phoneNumberId),
+        sends.map((x) => x.waId),
+        sends.map((x) => x.qualityBlocked),
+        windowFrom,
+        windowStart,
+      ],
     );
-    return { blocked: r.blocked, lastInbound: r.last_inbound_at ? new Date(r.last_inbound_at) : null };
+    return r.map((x) => ({ blocked: x.blocked, inWindow: x.in_window, tpTotal: x.tp_total }));
   }
 
   /**
-   * Throughput window and pair bucket in one round trip: counts the message in its one-second window
-   * and, only if that is within `mps`, takes a pair token. Both are atomic upserts.
+   * Takes one pair token for each distinct (number, user) given (at most once per pair per call) and
+   * returns the pairs that got one. The bucket refills 1 per refillMs up to burst; a new pair starts
+   * full. One atomic upsert, rows locked in key order.
    */
-  async takeSendQuota(
-    phoneNumberId: string,
-    waId: string,
-    mps: number,
-    burst: number,
-    refillMs: number,
+  async takePairTokens(
+    db: Queryable,
+    takes: { phoneNumberId: string; waId: string; burst: number; refillMs: number }[],
     nowMs: number,
-  ): Promise<{ throughput: boolean; pair: boolean }> {
-    const [r] = await rows<{ count: number; pair: boolean }>(
-      this.ds,
-      `WITH tp AS (
-         INSERT INTO ${S}.rate_windows (key, window_start, count) VALUES ('tp:' || $1, $6, 1)
-         ON CONFLICT (key, window_start) DO UPDATE SET count = ${S}.rate_windows.count + 1 RETURNING count),
-       pair AS (
-         INSERT INTO ${S}.pair_buckets AS b (phone_number_id, wa_id, tokens, updated_ms)
-         SELECT $1, $2, $4 - 1, $7 WHERE (SELECT count FROM tp) <= $3
-         ON CONFLICT (phone_number_id, wa_id) DO UPDATE
-           SET tokens = LEAST($4::float8, b.tokens + GREATEST(0, $7 - b.updated_ms)::float8 / $5) - 1, updated_ms = $7
-           WHERE LEAST($4::float8, b.tokens + GREATEST(0, $7 - b.updated_ms)::float8 / $5) >= 1
-         RETURNING 1)
-       SELECT (SELECT count FROM tp) AS count, EXISTS (SELECT 1 FROM pair) AS pair`,
-      [phoneNumberId, waId, mps, burst, refillMs, Math.floor(nowMs / 1000), nowMs],
+  ): Promise<Set<string>> {
+    const sorted = [...takes].sort((a, b) =>
+      pairKey(a.phoneNumberId, a.waId) < pairKey(b.phoneNumberId, b.waId) ? -1 : 1,
     );
-    return { throughput: r.count <= mps, pair: r.pair };
+    // EXCLUDED.tokens + 1 is the burst; the refill period is looked up in the request rows.
+    const available = `LEAST(EXCLUDED.tokens + 1, b.tokens + GREATEST(0, EXCLUDED.updated_ms - b.updated_ms)::float8
+      / (SELECT r.refill FROM req r WHERE r.p = b.phone_number_id AND r.w = b.wa_id))`;
+    const r = await rows<{ phone_number_id: string; wa_id: string }>(
+      db,
+      `WITH req AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) AS u(p, w, burst, refill))
+       INSERT INTO ${S}.pair_buckets AS b (phone_number_id, wa_id, tokens, updated_ms)
+       SELECT r.p, r.w, r.burst - 1, $5 FROM req r ORDER BY r.p, r.w
+       ON CONFLICT (phone_number_id, wa_id) DO UPDATE
+         SET tokens = ${available} - 1, updated_ms = EXCLUDED.updated_ms
+         WHERE ${available} >= 1
+       RETURNING phone_number_id, wa_id`,
+      [
+        sorted.map((t) => t.phoneNumberId),
+        sorted.map((t) => t.waId),
+        sorted.map((t) => t.burst),
+        sorted.map((t) => t.refillMs),
+        nowMs,
+      ],
+    );
+    return new Set(r.map((x) => pairKey(x.phone_number_id, x.wa_id)));
   }
 
   /**
-   * Messaging-limit tier: a user already contacted in the rolling 24 h is free; a new one is admitted
-   * only while fewer than `limit` users were contacted.
+   * Serializes messaging-limit decisions per business until the transaction ends, across batches and
+   * replicas, so two of them cannot both admit the last free user. Taken in waba order.
    */
-  async admitToTier(wabaId: string, waId: string, now: Date, since: Date, limit: number): Promise<boolean> {
-    const [r] = await rows<{ ok: boolean }>(
-      this.ds,
-      `WITH known AS (
-         UPDATE ${S}.tier_contacts SET last_at = $3 WHERE waba_id = $1 AND wa_id = $2 AND last_at > $4 RETURNING 1),
-       recent AS (
-         SELECT count(*)::int AS n FROM ${S}.tier_contacts WHERE waba_id = $1 AND last_at > $4 AND NOT EXISTS (SELECT 1 FROM known)),
-       ins AS (
-         INSERT INTO ${S}.tier_contacts (waba_id, wa_id, last_at)
-         SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM known) AND (SELECT n FROM recent) < $5
-         ON CONFLICT (waba_id, wa_id) DO UPDATE SET last_at = $3 RETURNING 1)
-       SELECT EXISTS (SELECT 1 FROM known) OR EXISTS (SELECT 1 FROM ins) AS ok`,
-      [wabaId, waId, now, since, limit],
+  async lockTiers(db: Queryable, wabaIds: string[]): Promise<void> {
+    await db.query(
+      `SELECT count(pg_advisory_xact_lock(hashtextextended('${S}.tier:' || s.b, 0)))
+       FROM (SELECT b FROM unnest($1::text[]) AS u(b) ORDER BY b) s`,
+      [[...new Set(wabaIds)].sort()],
     );
-    return r.ok;
+  }
+
+  /**
+   * For each business: how many users it contacted since `since`, and which of `candidates` are
+   * among them (those are free to message again).
+   */
+  async tierState(
+    db: Queryable,
+    wabaIds: string[],
+    candidates: { wabaId: string; waId: string }[],
+    since: Date,
+  ): Promise<{ recent: Map<string, number>; known: Set<string> }> {
+    const r = await rows<{ waba_id: string; wa_id: string | null; n: number | null }>(
+      db,
+      `SELECT u.b AS waba_id, NULL::text AS wa_id,
+              (SELECT count(*)::int FROM ${S}.tier_contacts t WHERE t.waba_id = u.b AND t.last_at > $2) AS n
+       FROM unnest($1::text[]) AS u(b)
+       UNION ALL
+       SELECT t.waba_id, t.wa_id, NULL FROM ${S}.tier_contacts t
+       JOIN (SELECT DISTINCT * FROM unnest($3::text[], $4::text[]) AS c(b, w)) c ON t.waba_id = c.b AND t.wa_id = c.w
+       WHERE t.last_at > $2`,
+      [[...new Set(wabaIds)], since, candidates.map((c) => c.wabaId), candidates.map((c) => c.waId)],
+    );
+    const recent = new Map<string, number>();
+    const known = new Set<string>();
+    for (const x of r) {
+      if (x.wa_id === null) recent.set(x.waba_id, x.n ?? 0);
+      else known.add(pairKey(x.waba_id, x.wa_id));
+    }
+    return { recent, known };
+  }
+
+  /** Marks users as contacted now (within the messaging-limit lock). */
+  async touchTier(db: Queryable, contacts: { wabaId: string; waId: string }[], now: Date): Promise<void> {
+    const distinct = [...new Map(contacts.map((c) => [pairKey(c.wabaId, c.waId), c])).entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([, c]) => c);
+    await db.query(
+      `INSERT INTO ${S}.tier_contacts (waba_id, wa_id, last_at)
+       SELECT u.b, u.w, $3 FROM unnest($1::text[], $2::text[]) AS u(b, w)
+       ON CONFLICT (waba_id, wa_id) DO UPDATE SET last_at = EXCLUDED.last_at`,
+      [distinct.map((c) => c.wabaId), distinct.map((c) => c.waId), now],
+    );
   }
 
   async qualityScore(phoneNumberId: string, since: Date): Promise<number> {

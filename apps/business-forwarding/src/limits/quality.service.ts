@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { CLOCK, type Clock } from '@relay/platform';
 import { BF_CONFIG } from '../common/tokens';
 import type { BusinessForwardingConfig } from '../config';
+import { TtlCache } from '../tenancy/ttl-cache';
 import { LimitsRepository } from './limits.repository';
 
 export type QualityRating = 'GREEN' | 'YELLOW' | 'RED';
@@ -26,16 +27,18 @@ export class QualityService {
     private readonly limits: LimitsRepository,
   ) {}
 
-  private readonly cache = new Map<string, { q: Quality; until: number }>();
+  /**
+   * A second per number: reports move quality over minutes, sends come thousands per second. A report
+   * consumed by this process is applied at once (forget); one consumed by another replica within the second.
+   */
+  private readonly cache = new TtlCache<Quality>(() => 1000);
 
-  /** Cached for a second per number: reports move quality over minutes, sends come many per second. */
-  async quality(phoneNumberId: string): Promise<Quality> {
-    const hit = this.cache.get(phoneNumberId);
-    if (hit && hit.until > Date.now()) return hit.q;
-    const q = await this.compute(phoneNumberId);
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(phoneNumberId, { q, until: Date.now() + 1000 });
-    return q;
+  quality(phoneNumberId: string): Promise<Quality> {
+    return this.cache.get(phoneNumberId, () => this.compute(phoneNumberId));
+  }
+
+  forget(phoneNumberId: string): void {
+    this.cache.delete(phoneNumberId);
   }
 
   private async compute(phoneNumberId: string): Promise<Quality> {

@@ -7,7 +7,7 @@ import { KeyedBatcher } from '../common/keyed-batcher';
 import { rows } from '../common/sql';
 import { unixSeconds } from '../common/ids';
 import { DataKeys } from '../tenancy/data-keys.service';
-import { TenantRepository } from '../tenancy/tenant.repository';
+import { TenantCache } from '../tenancy/tenant-cache.service';
 import { DispatchSignal } from './dispatch-signal';
 import { WebhookEventWriter, type WebhookItem } from './event-writer.service';
 import type { OutboundRow } from './outbound-messages.repository';
@@ -62,7 +62,7 @@ export class StatusConsumer implements OnApplicationBootstrap, OnApplicationShut
     @Inject(NatsBus) private readonly bus: NatsBus,
     @Inject(DataSource) private readonly ds: DataSource,
     @Inject(APP_LOGGER) private readonly log: Logger,
-    private readonly tenants: TenantRepository,
+    private readonly tenants: TenantCache,
     private readonly keys: DataKeys,
     private readonly writer: WebhookEventWriter,
     private readonly signal: DispatchSignal,
