@@ -128,6 +128,53 @@ describe('NatsBus on real NATS', () => {
     await handle.stop();
   });
 
+  it("keeps a slow handler's message with in-progress signals past a short ack wait", async () => {
+    const runs: string[] = [];
+    const handle = await bus.consume(
+      'status.update',
+      { durable: 'progress-test', filter: ['4004'], ackWaitMs: 1000, inProgressEveryMs: 300 },
+      async (p) => {
+        runs.push(p.wamid);
+        await new Promise((r) => setTimeout(r, 2500));
+      },
+    );
+    const p = { ...status('wamid.SLOWSLOWSLOW'), phone_number_id: '4004' };
+    await bus.publish('status.update', { phone_number_id: '4004' }, p);
+    await waitFor(() => runs.length === 1);
+    await new Promise((r) => setTimeout(r, 3000));
+    // Without the signals JetStream would have redelivered it after 1 s, to a second run.
+    expect(runs).toEqual(['wamid.SLOWSLOWSLOW']);
+    await handle.stop();
+  });
+
+  it("reads one subject's stored events back in order, between two sequences", async () => {
+    const pub = (wamid: string, deviceId: number) => {
+      const to = { wa_id: '4915112345678', device_id: deviceId };
+      return bus.publish('delivery.ciphertext', to, {
+        wamid,
+        phone_number_id: '1001',
+        to,
+        type: 'whisper',
+        ciphertext: 'AAAA',
+        created_at: new Date().toISOString(),
+      });
+    };
+    const first = await pub('wamid.READBACK0001', 1);
+    await pub('wamid.READBACKXXXX', 2);
+    await pub('wamid.READBACK0002', 1);
+    const last = await pub('wamid.READBACK0003', 1);
+    const to = { wa_id: '4915112345678', device_id: 1 };
+    const read = await bus.readSubject('delivery.ciphertext', to, first.seq, last.seq);
+    expect(read.map((e) => e.payload.wamid)).toEqual(['wamid.READBACK0001', 'wamid.READBACK0002']);
+    expect(read[0]).toMatchObject({
+      streamSeq: first.seq,
+      subject: eventSubject(root, 'delivery.ciphertext', to),
+    });
+    expect(await bus.readSubject('delivery.ciphertext', { ...to, device_id: 3 }, 1, last.seq + 1)).toEqual(
+      [],
+    );
+  });
+
   it('answers RPCs with validated data and typed errors, even for garbage requests', async () => {
     bus.respond('storage.ack', async (req) => {
       if (req.to.device_id === 9) throw new RpcError('not_found', 'no such device');
