@@ -4,7 +4,7 @@ import { NatsBus, PermanentError, type ConsumerHandle } from '@relay/platform';
 import type { InboundFailure, InboundMessage } from '@relay/protocol';
 import { KeyedBatcher } from '../common/keyed-batcher';
 import { rows } from '../common/sql';
-import { TenantCache } from '../tenancy/tenant-cache.service';
+import { TenantRepository } from '../tenancy/tenant.repository';
 import { DispatchSignal } from './dispatch-signal';
 import { WebhookEventWriter } from './event-writer.service';
 import { messageEnvelope, unsupportedEnvelope } from './webhook-body';
@@ -24,7 +24,7 @@ export class InboundConsumer implements OnApplicationBootstrap, OnApplicationShu
   constructor(
     @Inject(NatsBus) private readonly bus: NatsBus,
     @Inject(DataSource) private readonly ds: DataSource,
-    private readonly tenants: TenantCache,
+    private readonly tenants: TenantRepository,
     private readonly writer: WebhookEventWriter,
     private readonly signal: DispatchSignal,
   ) {}
