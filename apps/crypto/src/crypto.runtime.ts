@@ -5,10 +5,9 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { APP_LOGGER, NatsBus, type ConsumerHandle } from '@relay/platform';
+import { APP_LOGGER, MicroBatcher, NatsBus, type ConsumerHandle } from '@relay/platform';
 import type { OutboundRequest } from '@relay/protocol';
 import type { Logger } from 'pino';
-import { MicroBatcher } from './common/batcher';
 import { CryptoServices } from './services';
 import type { InboundInput, InboundOutcome } from './inbound/inbound.processor';
 

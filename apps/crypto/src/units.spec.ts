@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig } from '@relay/platform';
 import { CryptoConfigSchema } from './config';
-import { MicroBatcher } from './common/batcher';
 import { valuesList } from './common/sql';
 import { inboundWamid, identityKeyHash } from './inbound/ids';
 import { packSessionState, unpackSessionState } from './keys/vault';
@@ -75,39 +74,5 @@ describe('helpers', () => {
   it('keeps key ids inside 1..2^24-2', () => {
     expect(nextIds(1, 3)).toEqual([1, 2, 3]);
     expect(nextIds(0xfffffe, 3)).toEqual([0xfffffe, 1, 2]);
-  });
-});
-
-describe('MicroBatcher', () => {
-  it('groups items added in one turn, bounds batch size and maps results and errors back', async () => {
-    const seen: number[][] = [];
-    const b = new MicroBatcher<number, number>(
-      async (items) => {
-        seen.push(items);
-        return items.map((i) => (i === 4 ? new Error('four') : i * 10));
-      },
-      3,
-      1,
-    );
-    const ps = [1, 2, 3, 4, 5].map((i) => b.add(i));
-    const out = await Promise.allSettled(ps);
-    expect(seen).toEqual([
-      [1, 2, 3],
-      [4, 5],
-    ]);
-    expect(out.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual([
-      10,
-      20,
-      30,
-      'four',
-      50,
-    ]);
-  });
-
-  it('rejects every item of a batch that fails as a whole', async () => {
-    const b = new MicroBatcher<number, number>(async () => {
-      throw new Error('db down');
-    }, 10);
-    await expect(Promise.all([b.add(1), b.add(2)])).rejects.toThrow('db down');
   });
 });

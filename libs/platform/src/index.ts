@@ -12,3 +12,4 @@ export * from './database/data-source';
 export * from './database/database.module';
 export * from './bootstrap/core.module';
 export * from './bootstrap/run-service';
+export * from './batching/micro-batcher';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
-import { APP_LOGGER, CLOCK, NatsBus, type Clock } from '@relay/platform';
+import { APP_LOGGER, CLOCK, MicroBatcher, NatsBus, type Clock } from '@relay/platform';
 import { BF_CONFIG } from '../common/tokens';
 import { CloudApiError } from '../common/errors';
 import { newWamid } from '../common/ids';
@@ -12,7 +12,6 @@ import { DataKeys } from '../tenancy/data-keys.service';
 import { OutboundMessagesRepository } from '../webhooks/outbound-messages.repository';
 import { OutboxRepository } from '../webhooks/outbox.repository';
 import type { SendCommand } from './message-validation';
-import { MicroBatcher } from './micro-batcher';
 
 export interface SendResponse {
   messaging_product: 'whatsapp';

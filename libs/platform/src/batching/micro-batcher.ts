@@ -5,7 +5,8 @@ interface Entry<T, R> {
 }
 
 /**
- * Collects requests handed in one by one into batches that share one database transaction. A batch
+ * Collects items handed in one by one (requests, JetStream messages) into batches that share one
+ * database transaction (and, in crypto, one round of worker jobs). A batch
  * closes when it is full or when the event loop has nothing more to add (setImmediate); at most
  * `maxInFlight` batches run at once, and while they run the next batch grows (backpressure turns
  * load into bigger batches, not more transactions). `run` answers each item: a result or an Error.

@@ -56,4 +56,15 @@ describe('MicroBatcher', () => {
     await expect(Promise.all([b.add(1), b.add(2)])).rejects.toThrow('rolled back');
     await expect(b.add(3)).rejects.toThrow('rolled back');
   });
+
+  it('rejects every item of a batch that fails as a whole', async () => {
+    const b = new MicroBatcher<number, number>(
+      async () => {
+        throw new Error('db down');
+      },
+      10,
+      1,
+    );
+    await expect(Promise.all([b.add(1), b.add(2)])).rejects.toThrow('db down');
+  });
 });
