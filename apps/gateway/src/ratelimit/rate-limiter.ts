@@ -164,6 +164,8 @@ export class RateLimiter implements OnModuleInit {
     s.inflight = true;
     const { max, ms } = this.lease(s.limit);
     const ask = Math.min(max, s.leaseAsk);
+    // A lease's life counts from before its tokens left the bucket, never from after.
+    const started = this.clock.now().getTime();
     void this.takeBatch(kvKey, s, waiters.length + ask)
       .then(
         ({ granted, retryAfterMs }) => {
@@ -171,7 +173,7 @@ export class RateLimiter implements OnModuleInit {
           waiters.forEach((w, i) => w.resolve(i < granted ? undefined : retryAfterMs));
           if (granted > waiters.length) {
             s.leased = granted - waiters.length;
-            s.leaseUntil = now + ms;
+            s.leaseUntil = started + ms;
           } else if (granted < waiters.length) {
             s.deniedUntil = now + retryAfterMs;
           }
