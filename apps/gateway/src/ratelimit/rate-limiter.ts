@@ -233,8 +233,8 @@ export class RateLimiter implements OnModuleInit {
       }
       const data = JSON.stringify(r.state);
       try {
-        const written =
-          revision !== undefined ? await kv.update(kvKey, data, revision) : await kv.create(kvKey, data);
+        // previousSeq 0: only if there is no entry. (kv.create would read back a refused create itself.)
+        const written = await kv.put(kvKey, data, { previousSeq: revision ?? 0 });
         s.written = { revision: written, state: r.state };
         return r;
       } catch (err) {
