@@ -44,6 +44,12 @@ export const GatewayConfigSchema = BaseConfigSchema.extend({
   RATE_LIMIT_DEVICE_BUSINESS_SEND: RateLimitSpec.default({ size: 30, permitMs: 2000 }),
   RATE_LIMIT_DEVICE_BUNDLE: RateLimitSpec.default({ size: 20, permitMs: 30_000 }),
   RATE_LIMIT_VERIFICATION: RateLimitSpec.default({ size: 5, permitMs: 120_000 }),
+  /**
+   * Share of a shared bucket (ip, device_send, device_business_send) one replica may take ahead in a
+   * single NATS round trip and spend locally; also the most a key may go over its limit in any window.
+   * 0: a round trip per request.
+   */
+  RATE_LIMIT_LEASE_FRACTION: z.coerce.number().min(0).max(0.5).default(0.1),
   /** Use the first X-Forwarded-For address as the client IP (only behind a trusted proxy). */
   TRUST_PROXY: z
     .enum(['true', 'false'])

@@ -1,4 +1,4 @@
-import { fullRefillMs, takeTokens, takeUpTo } from './token-bucket';
+import { fullRefillMs, leasePolicy, takeTokens, takeUpTo } from './token-bucket';
 
 const spec = { size: 3, permitMs: 100 };
 
@@ -28,5 +28,15 @@ describe('token bucket', () => {
     expect(r.retryAfterMs).toBe(50);
     expect(takeUpTo(spec, undefined, 0, 2).granted).toBe(2);
     expect(fullRefillMs(spec)).toBe(300);
+  });
+});
+
+describe('lease policy', () => {
+  it('leases a share of the bucket for as long as the bucket takes to refill it', () => {
+    expect(leasePolicy({ size: 60, permitMs: 1000 }, 0.1)).toEqual({ max: 6, ms: 6000 });
+    expect(leasePolicy({ size: 300, permitMs: 50 }, 0.1)).toEqual({ max: 30, ms: 1500 });
+    // Too small a bucket for a whole token, or fraction 0: exact.
+    expect(leasePolicy({ size: 5, permitMs: 120_000 }, 0.1)).toEqual({ max: 0, ms: 0 });
+    expect(leasePolicy({ size: 60, permitMs: 1000 }, 0)).toEqual({ max: 0, ms: 0 });
   });
 });

@@ -61,3 +61,16 @@ export function takeUpTo(
     retryAfterMs: Math.max(1, Math.ceil((1 - tokens) * spec.permitMs)),
   };
 }
+
+/**
+ * How far a replica may run ahead of the shared bucket: a lease holds at most `max` tokens taken from
+ * the bucket in one compare-and-set, and is dropped `ms` after it was taken. A token is therefore spent
+ * at most `ms` after it left the bucket, so in any window of length T every replica together spends at
+ * most what the bucket gave out in a window of T + ms: size + (T + ms) / permitMs, i.e. `max` over the
+ * limit however many replicas there are (ms = max × permitMs). Fraction 0 (or a bucket too small for a
+ * whole token) means no leases: a compare-and-set per request.
+ */
+export function leasePolicy(spec: BucketSpec, fraction: number): { max: number; ms: number } {
+  const max = Math.floor(spec.size * fraction);
+  return { max, ms: max * spec.permitMs };
+}

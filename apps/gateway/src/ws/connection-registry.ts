@@ -11,11 +11,18 @@ import { DeviceConnection, deviceKey } from './device-connection';
 export class ConnectionRegistry implements OnModuleInit {
   private readonly byDevice = new Map<string, DeviceConnection>();
   private readonly pendingListeners: ((conn: DeviceConnection) => void)[] = [];
+  /**
+   * Connections announced from here whose announcement has not come back yet. add() already replaced
+   * any older local connection; our own announcement arriving after a newer connection of the same
+   * device was added must not close that newer one.
+   */
+  private readonly ownAnnouncements = new Set<string>();
 
   constructor(@Inject(NatsBus) private readonly bus: NatsBus) {}
 
   onModuleInit(): void {
     this.bus.onNotify('device.control', (n) => {
+      if (n.action === 'connected' && this.ownAnnouncements.delete(n.connection_id)) return;
       const conn = this.get(n.to.wa_id, n.to.device_id);
       if (!conn) return;
       if (n.action === 'removed') conn.close(DEVICE_CLOSE_CODES.DEVICE_REMOVED, 'device removed');
@@ -51,6 +58,9 @@ export class ConnectionRegistry implements OnModuleInit {
       if (this.byDevice.get(conn.key) === conn) this.byDevice.delete(conn.key);
     });
     const to = { wa_id: conn.device.waId, device_id: conn.device.deviceId };
+    // Bounded if announcements stop coming back (NATS down): forgetting one only restores the old race.
+    if (this.ownAnnouncements.size >= 100_000) this.ownAnnouncements.clear();
+    this.ownAnnouncements.add(conn.id);
     this.bus.notify('device.control', to, { to, action: 'connected', connection_id: conn.id });
   }
 
