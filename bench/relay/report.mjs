@@ -57,6 +57,12 @@ export function markdown(r) {
     );
   lines.push(
     '',
+    'lost = accepted but not delivered when the drain ended (at most ' +
+      `${r.config.drain} s after the window). Above saturation these are messages still queued, durably, in ` +
+      'JetStream or an outbox; below it every accepted message arrives.',
+  );
+  lines.push(
+    '',
     '| process | CPU % of one core (window) | RSS MiB (end) | peak RSS MiB |',
     '| --- | --- | --- | --- |',
   );
