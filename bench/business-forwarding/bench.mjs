@@ -172,9 +172,12 @@ async function main() {
       const raw = Buffer.concat(chunks);
       const sig = `sha256=${createHmac('sha256', biz.app_secret).update(raw).digest('hex')}`;
       if (req.headers['x-hub-signature-256'] !== sig) got.badSig++;
-      const v = JSON.parse(raw).entry[0].changes[0].value;
-      if (v.messages) got.messages.push(v.messages[0].text.body);
-      if (v.statuses) got.statuses++;
+      // A POST may carry several events (batched like Meta's webhooks): count every one.
+      for (const e of JSON.parse(raw).entry)
+        for (const { value: v } of e.changes) {
+          for (const m of v.messages ?? []) got.messages.push(m.text.body);
+          got.statuses += (v.statuses ?? []).length;
+        }
       res.end();
     });
   });
