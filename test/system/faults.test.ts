@@ -127,7 +127,10 @@ it('loses and duplicates nothing while each service, NATS and Postgres are resta
     : faults) {
     const before = acceptedIn.size + acceptedOut.size;
     phase = name;
-    await fault();
+    await fault().catch((err: Error) => {
+      // What the run command and the services printed says why a process did not come back.
+      throw new Error(`${name}: ${err.message}\n--- relay output (tail) ---\n${relay.output.slice(-6000)}`);
+    });
     phase = `after ${name}`;
     for (const s of SERVICES) await relay.ready(s, 90_000);
     // Traffic is accepted again after each fault before the next one.

@@ -128,7 +128,9 @@ export class Relay {
     const before = this.pid(service);
     process.kill(before, 'SIGKILL');
     await waitFor(() => this.pid(service) !== before, 30_000, 50);
-    await this.ready(service);
+    // As long as the test waits for every service after a fault (a restart can queue behind the
+    // supervisor's backoff and a loaded machine).
+    await this.ready(service, 90_000);
   }
 
   async ready(service: string, timeoutMs = 60_000): Promise<void> {
