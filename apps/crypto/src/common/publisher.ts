@@ -19,3 +19,16 @@ export async function publishAll(bus: NatsBus, events: OutboxEvent[]): Promise<v
     }),
   );
 }
+
+/** publishAll, retried every 100 ms until it succeeds or `forMs` has passed (then the last error). */
+export async function publishUntilDone(bus: NatsBus, events: OutboxEvent[], forMs: number): Promise<void> {
+  const until = Date.now() + forMs;
+  for (;;) {
+    try {
+      return await publishAll(bus, events);
+    } catch (err) {
+      if (Date.now() >= until) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -9,12 +9,16 @@ import {
 } from '@relay/protocol';
 import type { Clock, NatsBus } from '@relay/platform';
 import { inTransaction, withRunner } from '../common/sql';
-import { publishAll } from '../common/publisher';
+import { publishUntilDone } from '../common/publisher';
+
 import type { SessionBatch, SessionWork } from '../common/session-batch';
 import type { BundleInput, ChainOp } from '../signal/protocol';
 import type { KeysRepository } from '../store/keys.repository';
 import type { OutboxEvent, OutboxRepository } from '../store/outbox.repository';
 import { sessionKeyOf, type SessionKey, type SessionRepository } from '../store/session.repository';
+
+/** How long a committed batch keeps retrying its publish before it fails (and is redelivered). */
+const PUBLISH_RETRY_MS = 60_000;
 
 interface Item {
   req: OutboundRequest;
@@ -61,6 +65,8 @@ export class OutboundProcessor {
     private readonly rpcTimeoutMs: number,
   ) {}
 
+  private published: Promise<void> = Promise.resolve();
+
   async process(requests: OutboundRequest[]): Promise<(number | Error)[]> {
     const items: Item[] = requests.map((req) => ({ req, source: `out:${req.wamid}`, targets: [] }));
     const known = await withRunner(this.ds, (r) =>
@@ -96,7 +102,12 @@ export class OutboundProcessor {
       ? await inTransaction(this.ds, (r) => this.encryptAll(r, live))
       : { events: [], direct: [] };
     const all = [...events, ...direct];
-    await publishAll(this.bus, all);
+    // In commit order, and a failed publish (NATS down) is retried before any later batch of this
+    // process publishes: a session's ciphertexts must enter DELIVERY in the order they were made, or a
+    // device already five chains further cannot decrypt the late one.
+    const turn = this.published.then(() => publishUntilDone(this.bus, all, PUBLISH_RETRY_MS));
+    this.published = turn.catch(() => undefined);
+    await turn;
     const emitted = new Map<string, number>();
     for (const e of all) emitted.set(e.source, (emitted.get(e.source) ?? 0) + 1);
     return items.map((it) => errors.get(it) ?? emitted.get(it.source) ?? 0);
