@@ -13,18 +13,13 @@ export interface OutboundRow {
   last_status: MessageStatusValue | null;
 }
 
-/** Messages the businesses sent: what status webhooks need (recipient, opaque data, last status). */
+/**
+ * Messages the businesses sent: what status webhooks need (recipient, opaque data, last status). Rows
+ * are written by the send path's group commit (cloud-api/send.service.ts), one statement per batch.
+ */
 @Injectable()
 export class OutboundMessagesRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
-
-  async insert(r: Omit<OutboundRow, 'last_status'>, at: Date): Promise<void> {
-    await this.ds.query(
-      `INSERT INTO ${S}.outbound_messages (wamid, phone_number_id, waba_id, wa_id, biz_opaque_enc, created_at)
-       VALUES ($1,$2,$3,$4,$5,$6)`,
-      [r.wamid, r.phone_number_id, r.waba_id, r.wa_id, r.biz_opaque_enc, at],
-    );
-  }
 
   async delete(wamid: string): Promise<void> {
     await this.ds.query(`DELETE FROM ${S}.outbound_messages WHERE wamid = $1`, [wamid]);
