@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ const require = createRequire(import.meta.url);
 const dist = (p) => require(join(root, 'dist', p));
 const { DeviceClient } = dist('apps/crypto/src/testing/device-client.js');
 const { cryptoDataSource } = dist('apps/crypto/src/data-source.js');
-const { NatsBus, ensureStreams, migrate } = dist('libs/platform/src/index.js');
+const { NatsBus, SubjectSequencer, ensureStreams, migrate } = dist('libs/platform/src/index.js');
 const { createTestDatabase, deleteStreams, serviceEnv, testSubjectRoot, waitFor, TEST_NATS_URL } =
   dist('libs/testing/src/index.js');
 const { connect } = require('nats');
@@ -30,8 +30,12 @@ const pino = require('pino');
 const { Registry } = require('prom-client');
 import { rawRates } from '../shared/raw-signal.mjs';
 
-const D = Number(process.argv[2] ?? 400);
-const M = Number(process.argv[3] ?? 10);
+const args = process.argv.slice(2).filter((a) => a !== '--profile');
+const D = Number(args[0] ?? 400);
+const M = Number(args[1] ?? 10);
+// --profile: the timed crypto processes write V8 CPU profiles (main and worker threads), summarised at the end.
+const profileDir = process.argv.includes('--profile') ? mkdtempSync(join(tmpdir(), 'crypto-profile-')) : null;
+const profiledPids = [];
 const PN = '15559990';
 const BODY = 'x'.repeat(140);
 const plaintext = (i) =>
@@ -40,7 +44,8 @@ const rid = () => randomBytes(12).toString('base64url');
 const log = (...a) => console.log(...a);
 
 // ---------------------------------------------------------------- CPU accounting (Linux /proc)
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { summarizeProfiles } from '../relay/profile.mjs';
 const TICK = 100; // USER_HZ
 function cpuOf(pid) {
   try {
@@ -135,7 +140,7 @@ class World {
     this.children = new Set();
   }
 
-  async start(n, extra = {}) {
+  async start(n, extra = {}, profile = false) {
     const procs = [];
     for (let i = 0; i < n; i++) {
       const port = await freePort();
@@ -147,11 +152,13 @@ class World {
         DATABASE_POOL_SIZE: '9',
         ...extra,
       });
-      const child = spawn(process.execPath, [join(root, 'dist/apps/crypto/src/main.js')], {
+      const prof = [...(process.env.XARGS ? process.env.XARGS.split(" ") : []), ...(profile && profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${profileDir}`] : [])];
+      const child = spawn(process.execPath, [...prof, join(root, 'dist/apps/crypto/src/main.js')], {
         env: { PATH: process.env.PATH, ...env },
         stdio: ['ignore', 'ignore', 'inherit'],
       });
       this.children.add(child);
+      if (prof.length) profiledPids.push(child.pid);
       child.on('exit', () => this.children.delete(child));
       procs.push({ child, port });
     }
@@ -207,6 +214,20 @@ class World {
     return Math.round((s * 1e6) / n);
   }
 
+  /** Average stored size of a session row's state and of an outbox row's payload (sealed), in bytes. */
+  async rowSizes() {
+    const { Client } = require('pg');
+    const c = new Client({ connectionString: this.db.url });
+    await c.connect();
+    try {
+      const s = await c.query('SELECT avg(octet_length(state))::int AS n FROM crypto.sessions');
+      const o = await c.query('SELECT avg(octet_length(payload))::int AS n FROM crypto.outbox');
+      return { session: s.rows[0].n, outbox: o.rows[0].n };
+    } finally {
+      await c.end();
+    }
+  }
+
   async teardown() {
     for (const c of this.children) c.kill('SIGKILL');
     await this.nc.close();
@@ -231,15 +252,17 @@ async function measure(world, processes, workers, devices, label) {
         received_at: new Date().toISOString(),
       });
     }
+  // As the gateway publishes them: each stamped with its session's previous envelope.
+  const envelopes = new SubjectSequencer(world.bus, 'device.envelope');
   await Promise.all(
     envs.map((e) =>
-      world.bus.publish('device.envelope', { phone_number_id: PN, wa_id: e.from.wa_id, device_id: 1 }, e, {
+      envelopes.publish({ phone_number_id: PN, wa_id: e.from.wa_id, device_id: 1 }, e, {
         msgId: e.envelope_id,
       }),
     ),
   );
   let watch = world.watch(`${world.root}.v1.inbound.message.${PN}`, envs.length);
-  let procs = await world.start(processes, extra);
+  let procs = await world.start(processes, extra, true);
   let pg0 = await world.backendCpu();
   let c0 = cpuSnapshot(procs.map((p) => p.child.pid));
   let m0 = machineTicks();
@@ -271,7 +294,7 @@ async function measure(world, processes, workers, devices, label) {
       if (deliveries.length >= reqs.length) break;
     }
   })();
-  procs = await world.start(processes, extra);
+  procs = await world.start(processes, extra, true);
   pg0 = await world.backendCpu();
   c0 = cpuSnapshot(procs.map((p) => p.child.pid));
   m0 = machineTicks();
@@ -437,6 +460,8 @@ async function main() {
         `  ${r.label}, machine busy while draining: decrypt ${Math.round(r.decBusy * 100)}%, encrypt ${Math.round(r.encBusy * 100)}%`,
       );
     }
+    const sizes = await world.rowSizes();
+    log(`stored per row (sealed): session state ${sizes.session} bytes, outbox event ${sizes.outbox} bytes`);
     log('');
     log(
       '("crypto:*": threads of the crypto processes; "postgres": backends of this database; "nats": the whole',
@@ -446,6 +471,14 @@ async function main() {
     log(
       'session rows, outbox), AES-GCM at rest; everything shares the same cores (Postgres and NATS included).',
     );
+    if (profileDir) {
+      log('');
+      log(`CPU profile of the timed crypto processes (${profileDir}), self time:`);
+      const p = summarizeProfiles(profileDir, { crypto: profiledPids }, 25).crypto;
+      for (const x of p?.byPackage ?? []) log(`  ${String(x.ms).padStart(6)} ms ${x.percent.toFixed(1).padStart(5)}%  ${x.name}`);
+      log('  by function:');
+      for (const x of p?.byFunction ?? []) log(`  ${String(x.ms).padStart(6)} ms ${x.percent.toFixed(1).padStart(5)}%  ${x.name}`);
+    }
   } finally {
     await world.teardown();
   }

@@ -73,7 +73,7 @@ export class CryptoRuntime
           confirmAcks: false,
         },
         async (env, meta) => {
-          await inbound.add({ env, seq: meta.streamSeq });
+          await inbound.add({ env, seq: meta.streamSeq, prev: meta.prevSubjectSeq });
         },
       ),
       await this.bus.consume(

@@ -5,6 +5,7 @@ export * from './logging/logger';
 export * from './nats/bus';
 export * from './nats/codec';
 export * from './nats/streams';
+export * from './nats/subject-sequencer';
 export * from './nats/nats.module';
 export * from './http/readiness';
 export * from './http/health.controller';

@@ -13,6 +13,8 @@ import {
 export interface SessionWork {
   key: SessionKey;
   ops: ChainOp[];
+  /** Inbound: stream sequence of the newest envelope applied, recorded as the session's cursor. */
+  cursor?: number;
 }
 
 /**
@@ -61,13 +63,16 @@ export class SessionBatch {
     results: ChainResult[],
     before: Map<string, SessionState>,
   ): Promise<void> {
-    const updates: (SessionKey & SessionState)[] = [];
+    const updates: (SessionKey & SessionState & { seq?: number })[] = [];
+    const cursors: (SessionKey & { seq: number })[] = [];
     const empty: SessionKey[] = [];
     const byPn = new Map<string, { pre: number[]; kyber: number[]; triples: KyberTriple[] }>();
     works.forEach((w, i) => {
       const r = results[i];
-      if (r.sessionChanged) updates.push({ ...w.key, identity: r.remoteIdentity, session: r.session });
-      else if (!before.get(sessionKeyOf(w.key))?.session) empty.push(w.key);
+      if (r.sessionChanged)
+        updates.push({ ...w.key, identity: r.remoteIdentity, session: r.session, seq: w.cursor });
+      else if (w.cursor !== undefined) cursors.push({ ...w.key, seq: w.cursor });
+      if (!r.sessionChanged && !before.get(sessionKeyOf(w.key))?.session) empty.push(w.key);
       const acc = byPn.get(w.key.pn) ?? { pre: [], kyber: [], triples: [] };
       acc.pre.push(...r.removedPreKeys);
       acc.kyber.push(...r.removedKyberPreKeys);
@@ -75,6 +80,7 @@ export class SessionBatch {
       byPn.set(w.key.pn, acc);
     });
     await this.sessions.save(runner, updates);
+    await this.sessions.advance(runner, cursors);
     await this.sessions.deleteEmpty(runner, empty);
     for (const [pn, acc] of byPn) await this.keys.applyUse(runner, pn, acc.pre, acc.kyber, acc.triples);
   }

@@ -29,6 +29,8 @@ interface Item {
   wamid: string;
   /** Stream sequence of the envelope (DEVICE_ENVELOPES): a session's envelopes are applied in this order. */
   seq: number;
+  /** Stream sequence of the session's previous envelope when this one was stored, if the gateway stamped it. */
+  prev?: number;
   bytes?: Buffer;
   /** Read back from the stream to apply it before a later envelope of its session; not a batch input. */
   filled?: boolean;
@@ -38,6 +40,8 @@ interface Item {
 export interface InboundInput {
   env: DeviceEnvelope;
   seq: number;
+  /** The predecessor's stream sequence on the session's subject (JetStream-checked), when stamped. */
+  prev?: number;
 }
 
 export interface InboundOutcome {
@@ -50,6 +54,22 @@ const sessionOf = (env: DeviceEnvelope): SessionKey => ({
   waId: env.from.wa_id,
   deviceId: env.from.device_id,
 });
+
+/**
+ * True when nothing of the session lies between its cursor and the batch's envelopes: each envelope
+ * newer than the cursor names (in its JetStream-checked predecessor stamp) the cursor or the batch's
+ * previous envelope. Without stamps, only a batch that is itself every sequence up to its newest is.
+ */
+function linked(items: Item[], cursor: number): boolean {
+  const newer = items.filter((it) => it.seq > cursor).sort((a, b) => a.seq - b.seq);
+  let before = cursor;
+  for (const it of newer) {
+    if (it.seq === before) continue; // the same envelope twice (a redelivery in the same batch)
+    if (it.prev !== before && it.seq !== before + 1) return false;
+    before = it.seq;
+  }
+  return true;
+}
 
 /**
  * Turns device envelopes into inbound.message / inbound.failure events, a batch at a time: one
@@ -76,7 +96,7 @@ export class InboundProcessor {
   ) {}
 
   async process(inputs: InboundInput[]): Promise<InboundOutcome[]> {
-    const items: Item[] = inputs.map(({ env, seq }) => ({ env, seq, wamid: inboundWamid(env) }));
+    const items: Item[] = inputs.map(({ env, seq, prev }) => ({ env, seq, prev, wamid: inboundWamid(env) }));
     const direct: OutboxEvent[] = [];
     for (const it of items) this.check(it, direct);
     const live = items.filter((it) => it.bytes);
@@ -156,6 +176,7 @@ export class InboundProcessor {
       works.set(k, w);
     }
     const list = [...works.values()];
+    for (const w of list) w.cursor = w.items[w.items.length - 1].seq;
     const results = await this.batch.run(runner, list, identities, states);
     list.forEach((w, i) =>
       results[i].results.forEach((r, j) => {
@@ -165,10 +186,6 @@ export class InboundProcessor {
       }),
     );
     await this.batch.persist(runner, list, results, states);
-    await this.sessions.advance(
-      runner,
-      list.map((w) => ({ ...w.key, seq: w.items[w.items.length - 1].seq })),
-    );
     await this.outbox.insert(runner, fresh);
     return { events: [...replayed, ...fresh], direct, duplicates };
   }
@@ -183,22 +200,18 @@ export class InboundProcessor {
     states: Map<string, SessionState>,
     failures: OutboxEvent[],
   ): Promise<Item[]> {
-    const gaps = new Map<string, { env: DeviceEnvelope; from: number; before: number; seqs: Set<number> }>();
+    const gaps = new Map<string, { env: DeviceEnvelope; from: number; before: number; items: Item[] }>();
     for (const it of inputs) {
       const k = sessionKeyOf(sessionOf(it.env));
       const cursor = states.get(k)?.cursor;
       // No cursor: a new session (or one from before cursors), there is nothing it must wait for.
       if (cursor == null) continue;
-      const g = gaps.get(k) ?? { env: it.env, from: cursor + 1, before: 0, seqs: new Set<number>() };
+      const g = gaps.get(k) ?? { env: it.env, from: cursor + 1, before: 0, items: [] };
       g.before = Math.max(g.before, it.seq);
-      g.seqs.add(it.seq);
+      g.items.push(it);
       gaps.set(k, g);
     }
-    const open = [...gaps.values()].filter((g) => {
-      let inBatch = 0;
-      for (const s of g.seqs) if (s >= g.from && s < g.before) inBatch++;
-      return g.before - g.from > inBatch;
-    });
+    const open = [...gaps.values()].filter((g) => !linked(g.items, g.from - 1));
     const found = await Promise.all(
       open.map(async (g) => {
         const key = sessionOf(g.env);
@@ -208,8 +221,9 @@ export class InboundProcessor {
           g.from,
           g.before,
         );
+        const inBatch = new Set(g.items.map((it) => it.seq));
         return stored.filter(
-          (m) => !g.seqs.has(m.streamSeq) && sessionKeyOf(sessionOf(m.payload)) === sessionKeyOf(key),
+          (m) => !inBatch.has(m.streamSeq) && sessionKeyOf(sessionOf(m.payload)) === sessionKeyOf(key),
         );
       }),
     );

@@ -33,6 +33,8 @@ interface Pending {
 interface Slot {
   worker: Worker;
   jobs: Set<number>;
+  /** Messages posted together at the end of the current microtask (one structured clone, one wake-up). */
+  outbox: ToWorker[];
 }
 
 /**
@@ -85,13 +87,24 @@ export class SignalWorkerPool implements SignalEngine {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, keys });
       slot.jobs.add(id);
-      slot.worker.postMessage(build(id));
+      this.post(slot, build(id));
+    });
+  }
+
+  /** A batch's chains are submitted in one go: they cross to the worker as one message. */
+  private post(slot: Slot, m: ToWorker): void {
+    slot.outbox.push(m);
+    if (slot.outbox.length > 1) return;
+    queueMicrotask(() => {
+      const batch = slot.outbox;
+      slot.outbox = [];
+      slot.worker.postMessage(batch);
     });
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(this.entry), jobs: new Set() };
-    slot.worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
+    const slot: Slot = { worker: new Worker(this.entry), jobs: new Set(), outbox: [] };
+    slot.worker.on('message', (batch: FromWorker[]) => batch.forEach((m) => this.onMessage(slot, m)));
     slot.worker.on('error', (err) => this.fail(slot, err));
     slot.worker.on('exit', (code) => {
       this.fail(slot, new SignalWorkerError(`signal worker exited (${code})`));
@@ -112,9 +125,7 @@ export class SignalWorkerPool implements SignalEngine {
           p.keyError = err;
           return { kind: 'record', record: null } as KeyReply;
         })
-        .then((reply) =>
-          slot.worker.postMessage({ type: 'key', id: m.id, reqId: m.reqId, reply } as ToWorker),
-        );
+        .then((reply) => this.post(slot, { type: 'key', id: m.id, reqId: m.reqId, reply }));
       return;
     }
     this.pending.delete(m.id);

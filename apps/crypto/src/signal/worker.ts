@@ -12,9 +12,21 @@ if (!port) throw new Error('worker.ts must run in a worker thread');
 
 const pending = new Map<number, (reply: KeyReply) => void>();
 let nextReq = 1;
-const post = (m: FromWorker) => port.postMessage(m);
+// Results leave in batches too: everything finished in one turn of the worker's loop, one message.
+let outgoing: FromWorker[] = [];
+const post = (m: FromWorker) => {
+  outgoing.push(m);
+  if (outgoing.length > 1) return;
+  setImmediate(() => {
+    const batch = outgoing;
+    outgoing = [];
+    port.postMessage(batch);
+  });
+};
 
-port.on('message', (msg: ToWorker) => {
+port.on('message', (batch: ToWorker[]) => batch.forEach(handle));
+
+function handle(msg: ToWorker): void {
   if (msg.type === 'key') {
     pending.get(msg.reqId)?.(msg.reply);
     pending.delete(msg.reqId);
@@ -35,4 +47,4 @@ port.on('message', (msg: ToWorker) => {
     (result) => post({ type: 'done', id, result }),
     (err: Error) => post({ type: 'failed', id, message: err?.message ?? String(err) }),
   );
-});
+}

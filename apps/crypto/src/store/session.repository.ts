@@ -56,7 +56,11 @@ export class SessionRepository {
     return out;
   }
 
-  async save(runner: QueryRunner, updates: (SessionKey & SessionState)[]): Promise<void> {
+  /**
+   * Stores new session state; `seq` (inbound) also moves the session's cursor forward in the same row
+   * update (see advance), so a batch writes each session row once.
+   */
+  async save(runner: QueryRunner, updates: (SessionKey & SessionState & { seq?: number })[]): Promise<void> {
     if (updates.length === 0) return;
     const sealed = await Promise.all(
       updates.map((u) =>
@@ -65,10 +69,10 @@ export class SessionRepository {
     );
     await forChunks(updates, async (chunk, at) => {
       await runner.query(
-        `UPDATE crypto.sessions s SET state = u.state, updated_at = now()
-         FROM (VALUES ${valuesList(chunk.length, ['text', 'text', 'smallint', 'bytea'])}) AS u(pn, wa, dev, state)
+        `UPDATE crypto.sessions s SET state = u.state, updated_at = now(), last_seq = GREATEST(s.last_seq, u.seq)
+         FROM (VALUES ${valuesList(chunk.length, ['text', 'text', 'smallint', 'bytea', 'bigint'])}) AS u(pn, wa, dev, state, seq)
          WHERE s.phone_number_id = u.pn AND s.wa_id = u.wa AND s.device_id = u.dev`,
-        chunk.flatMap((u, i) => [u.pn, u.waId, u.deviceId, sealed[at + i]]),
+        chunk.flatMap((u, i) => [u.pn, u.waId, u.deviceId, sealed[at + i], u.seq ?? null]),
       );
     });
   }

@@ -39,8 +39,9 @@ import {
 } from '@relay/protocol';
 import { decodeJson, encodeJson } from './codec';
 import { isNotFound } from './streams';
+import { JsPublisher } from './js-publisher';
 
-type TokenValues<N extends EventName> = Record<(typeof EVENTS)[N]['tokens'][number], string | number>;
+export type TokenValues<N extends EventName> = Record<(typeof EVENTS)[N]['tokens'][number], string | number>;
 
 /** Thrown by a handler for input that will never succeed: the message is terminated, not retried. */
 export class PermanentError extends Error {
@@ -53,7 +54,16 @@ export interface EventMeta {
   deliveryCount: number;
   /** Header Nats-Msg-Id of the publish: the producer's idempotency key. */
   msgId?: string;
+  /**
+   * Stream sequence of the previous message on the same subject when this one was stored (0: none), if
+   * the producer published with that expectation (see SubjectSequencer); JetStream refused the publish
+   * had it been wrong. Absent for messages published without it.
+   */
+  prevSubjectSeq?: number;
 }
+
+/** Our copy of the expectation JetStream checked, so consumers need not rely on its own header. */
+export const PREV_SUBJECT_SEQ_HEADER = 'Relay-Prev-Subject-Seq';
 
 export interface ConsumeOptions {
   /** Durable consumer name; replicas of one service share it, so each message goes to one of them. */
@@ -90,11 +100,20 @@ export interface ConsumerHandle {
   stop(): Promise<void>;
 }
 
+function seqHeader(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
 const DEFAULT_RETRY_DELAYS = [200, 1000, 5000, 15000, 30000];
 
 /** nats.js implements direct get on its JetStream manager, but the exported interface omits it. */
 interface DirectGet {
-  getMessage(stream: string, query: { seq: number; next_by_subj: string }): Promise<StoredMsg>;
+  getMessage(
+    stream: string,
+    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+  ): Promise<StoredMsg>;
 }
 function directGet(jsm: JetStreamManager): DirectGet {
   const direct = (jsm as JetStreamManager & { direct?: DirectGet }).direct;
@@ -114,6 +133,7 @@ export class NatsBus {
   private readonly processed: Counter<'subject_kind' | 'name' | 'outcome'>;
   private readonly latency: Histogram<'name'>;
   private closing = false;
+  private readonly publisher: JsPublisher;
 
   constructor(
     readonly nc: NatsConnection,
@@ -124,6 +144,7 @@ export class NatsBus {
     private readonly log: Logger,
     registry: Registry,
   ) {
+    this.publisher = new JsPublisher(nc);
     this.processed = new Counter({
       name: 'relay_nats_messages_total',
       help: 'NATS messages handled, by kind, name and outcome (ack, retry, rejected)',
@@ -144,11 +165,31 @@ export class NatsBus {
     name: N,
     tokens: TokenValues<N>,
     payload: EventPayload<N>,
-    opts: { msgId?: string; timeoutMs?: number } = {},
+    opts: { msgId?: string; timeoutMs?: number; expectLastSubjectSeq?: number } = {},
   ): Promise<PubAck> {
     const subject = eventSubject(this.root, name, tokens);
     const data = parsePayload(subject, EVENTS[name].schema, payload);
-    return this.js.publish(subject, encodeJson(data), { msgID: opts.msgId, timeout: opts.timeoutMs ?? 5000 });
+    const expected = opts.expectLastSubjectSeq;
+    return this.publisher.publish(subject, encodeJson(data), {
+      msgId: opts.msgId,
+      timeoutMs: opts.timeoutMs ?? 5000,
+      expectLastSubjectSeq: expected,
+      ...(expected !== undefined ? { headers: { [PREV_SUBJECT_SEQ_HEADER]: String(expected) } } : {}),
+    });
+  }
+
+  /** Stream sequence of the newest stored event of one concrete subject, 0 when it has none (direct get). */
+  async lastSubjectSeq<N extends EventName>(name: N, tokens: TokenValues<N>): Promise<number> {
+    const stream = streamName(this.root, EVENTS[name].stream);
+    try {
+      const m = await directGet(this.jsm).getMessage(stream, {
+        last_by_subj: eventSubject(this.root, name, tokens),
+      });
+      return m.seq;
+    } catch (err) {
+      if (isNotFound(err)) return 0;
+      throw err;
+    }
   }
 
   /** Sends a query to the responder's queue group and returns its validated answer. */
@@ -273,6 +314,12 @@ export class NatsBus {
     this.consumers.add(messages);
     const delays = opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
     const active = new Set<Promise<void>>();
+    // One timer for all in-flight messages (a timer per message cost more than the signals themselves).
+    const working = new Set<JsMsg>();
+    const ticker = opts.inProgressEveryMs
+      ? setInterval(() => working.forEach((m) => m.working()), opts.inProgressEveryMs)
+      : undefined;
+    ticker?.unref();
 
     const loop = (async () => {
       for await (const m of messages) {
@@ -280,23 +327,22 @@ export class NatsBus {
           m.nak();
           continue;
         }
-        const p = this.handleEvent(
-          name,
-          m,
-          handler,
-          delays,
-          opts.confirmAcks !== false,
-          opts.inProgressEveryMs,
-        ).finally(() => active.delete(p));
+        if (ticker) working.add(m);
+        const p = this.handleEvent(name, m, handler, delays, opts.confirmAcks !== false).finally(() => {
+          active.delete(p);
+          working.delete(m);
+        });
         active.add(p);
         this.track(p);
         if (active.size >= concurrency) await Promise.race(active);
       }
       await Promise.all(active);
+      clearInterval(ticker);
     })();
     this.track(loop);
     return {
       stop: async () => {
+        clearInterval(ticker);
         messages.stop();
         this.consumers.delete(messages);
         await loop;
@@ -310,16 +356,14 @@ export class NatsBus {
     handler: (payload: EventPayload<N>, meta: EventMeta) => Promise<void>,
     delays: number[],
     confirmAck = true,
-    inProgressEveryMs?: number,
   ): Promise<void> {
     const end = this.latency.startTimer({ name });
-    const working = inProgressEveryMs ? setInterval(() => m.working(), inProgressEveryMs) : undefined;
-    working?.unref();
     const meta: EventMeta = {
       subject: m.subject,
       streamSeq: m.seq,
       deliveryCount: m.info.deliveryCount,
       msgId: m.headers?.get('Nats-Msg-Id') || undefined,
+      prevSubjectSeq: seqHeader(m.headers?.get(PREV_SUBJECT_SEQ_HEADER)),
     };
     const decoded = decodeJson(m.data);
     let payload: EventPayload<N>;
@@ -358,7 +402,6 @@ export class NatsBus {
         m.nak(delay);
       }
     } finally {
-      clearInterval(working);
       end();
     }
   }
@@ -432,6 +475,7 @@ export class NatsBus {
     const deadline = new Promise((r) => setTimeout(r, timeoutMs).unref());
     await Promise.race([Promise.allSettled([...this.inflight]), deadline]);
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => undefined);
+    this.publisher.close();
   }
 
   /** Header helper for callers that publish raw (tests, integrators' tools). */
