@@ -152,7 +152,10 @@ class World {
         DATABASE_POOL_SIZE: '9',
         ...extra,
       });
-      const prof = [...(process.env.XARGS ? process.env.XARGS.split(" ") : []), ...(profile && profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${profileDir}`] : [])];
+      const prof = [
+        ...(process.env.XARGS ? process.env.XARGS.split(' ') : []),
+        ...(profile && profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${profileDir}`] : []),
+      ];
       const child = spawn(process.execPath, [...prof, join(root, 'dist/apps/crypto/src/main.js')], {
         env: { PATH: process.env.PATH, ...env },
         stdio: ['ignore', 'ignore', 'inherit'],
@@ -475,9 +478,11 @@ async function main() {
       log('');
       log(`CPU profile of the timed crypto processes (${profileDir}), self time:`);
       const p = summarizeProfiles(profileDir, { crypto: profiledPids }, 25).crypto;
-      for (const x of p?.byPackage ?? []) log(`  ${String(x.ms).padStart(6)} ms ${x.percent.toFixed(1).padStart(5)}%  ${x.name}`);
+      for (const x of p?.byPackage ?? [])
+        log(`  ${String(x.ms).padStart(6)} ms ${x.percent.toFixed(1).padStart(5)}%  ${x.name}`);
       log('  by function:');
-      for (const x of p?.byFunction ?? []) log(`  ${String(x.ms).padStart(6)} ms ${x.percent.toFixed(1).padStart(5)}%  ${x.name}`);
+      for (const x of p?.byFunction ?? [])
+        log(`  ${String(x.ms).padStart(6)} ms ${x.percent.toFixed(1).padStart(5)}%  ${x.name}`);
     }
   } finally {
     await world.teardown();

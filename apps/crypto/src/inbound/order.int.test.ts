@@ -1,8 +1,8 @@
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import { NatsBus, systemClock } from '@relay/platform';
-import { DevicePlaintext, type DeviceEnvelope } from '@relay/protocol';
+import { NatsBus, PREV_SUBJECT_SEQ_HEADER, SubjectSequencer, systemClock } from '@relay/platform';
+import { DevicePlaintext, streamName, type DeviceEnvelope } from '@relay/protocol';
 import { CryptoConfigSchema } from '../config';
 import { cryptoDataSource } from '../data-source';
 import { CryptoServices } from '../services';
@@ -18,6 +18,7 @@ const PN = '15550300';
 let ds: DataSource;
 let engine: SignalWorkerPool;
 let s: CryptoServices;
+let bus: NatsBus;
 const device = new DeviceClient('491790000001', 1);
 
 beforeAll(async () => {
@@ -27,7 +28,7 @@ beforeAll(async () => {
   await ds.initialize();
   const jsm = await t.nc.jetstreamManager();
   const log = pino({ level: 'silent' });
-  const bus = new NatsBus(t.nc, t.nc.jetstream(), jsm, t.root, 'crypto', log, new Registry());
+  bus = new NatsBus(t.nc, t.nc.jetstream(), jsm, t.root, 'crypto', log, new Registry());
   engine = new SignalWorkerPool(1);
   s = new CryptoServices(ds, bus, engine, config, systemClock, log);
   await s.provisioning.provision(PN);
@@ -49,6 +50,22 @@ async function published(body: string): Promise<{ env: DeviceEnvelope; seq: numb
   const env = await t.envelope(PN, device, body);
   const ack = await t.send(env);
   return { env, seq: ack.seq };
+}
+
+/**
+ * As the gateway publishes: stamped with the session's previous envelope. The input is what the
+ * consumer hands crypto, predecessor read from the stored message's header.
+ */
+async function stamped(body: string): Promise<{ env: DeviceEnvelope; seq: number; prev?: number }> {
+  const env = await t.envelope(PN, device, body);
+  const ack = await new SubjectSequencer(t.bus, 'device.envelope').publish(
+    { phone_number_id: PN, wa_id: device.waId, device_id: device.deviceId },
+    env,
+    { msgId: `${device.waId}.${env.envelope_id}` },
+  );
+  const jsm = await t.nc.jetstreamManager();
+  const m = await jsm.direct.getMessage(streamName(t.root, 'DEVICE_ENVELOPES'), { seq: ack.seq });
+  return { env, seq: ack.seq, prev: Number(m.header?.get(PREV_SUBJECT_SEQ_HEADER)) };
 }
 
 /** The business answers; the device decrypts it, so its next message starts a new ratchet chain. */
@@ -146,5 +163,33 @@ describe('per-session order of device envelopes', () => {
     expect(await s.inbound.process([next])).toEqual([{ emitted: 1, duplicate: false }]);
     expect((await inboundBodies()).slice(9)).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
     expect(t.failures).toEqual([]);
+  }, 60_000);
+
+  it('reads the stream back only when a stamped predecessor is really missing', async () => {
+    const reads = jest.spyOn(bus, 'readSubject');
+    try {
+      // The predecessor of q1 is the session's last applied envelope: nothing to read.
+      const q1 = await stamped('q1');
+      expect(q1.prev).toBe(await cursor());
+      expect(await s.inbound.process([q1])).toEqual([{ emitted: 1, duplicate: false }]);
+      // A batch holding q2 and q3 in order chains back to the cursor: nothing to read either.
+      const q2 = await stamped('q2');
+      const q3 = await stamped('q3');
+      expect(await s.inbound.process([q3, q2])).toHaveLength(2);
+      expect(reads).not.toHaveBeenCalled();
+      // q4 is held elsewhere; q5 names it as its predecessor, so q4 is read back and applied first.
+      await reply('r-q');
+      const q4 = await stamped('q4');
+      const q5 = await stamped('q5');
+      expect(q5.prev).toBe(q4.seq);
+      expect(await s.inbound.process([q5])).toEqual([{ emitted: 1, duplicate: false }]);
+      expect(reads).toHaveBeenCalledTimes(1);
+      expect(await s.inbound.process([q4])).toEqual([{ emitted: 1, duplicate: true }]);
+      expect(reads).toHaveBeenCalledTimes(1);
+      expect((await inboundBodies()).slice(-5)).toEqual(['q1', 'q2', 'q3', 'q4', 'q5']);
+      expect(t.failures).toEqual([]);
+    } finally {
+      reads.mockRestore();
+    }
   }, 60_000);
 });
