@@ -7,7 +7,7 @@ import {
   type InboundFailure,
   type InboundMessage,
 } from '@relay/protocol';
-import type { NatsBus } from '@relay/platform';
+import { chainsBack, type NatsBus } from '@relay/platform';
 import type { Logger } from 'pino';
 import type { Clock } from '@relay/platform';
 import { inTransaction } from '../common/sql';
@@ -54,22 +54,6 @@ const sessionOf = (env: DeviceEnvelope): SessionKey => ({
   waId: env.from.wa_id,
   deviceId: env.from.device_id,
 });
-
-/**
- * True when nothing of the session lies between its cursor and the batch's envelopes: each envelope
- * newer than the cursor names (in its JetStream-checked predecessor stamp) the cursor or the batch's
- * previous envelope. Without stamps, only a batch that is itself every sequence up to its newest is.
- */
-function linked(items: Item[], cursor: number): boolean {
-  const newer = items.filter((it) => it.seq > cursor).sort((a, b) => a.seq - b.seq);
-  let before = cursor;
-  for (const it of newer) {
-    if (it.seq === before) continue; // the same envelope twice (a redelivery in the same batch)
-    if (it.prev !== before && it.seq !== before + 1) return false;
-    before = it.seq;
-  }
-  return true;
-}
 
 /**
  * Turns device envelopes into inbound.message / inbound.failure events, a batch at a time: one
@@ -211,7 +195,7 @@ export class InboundProcessor {
       g.items.push(it);
       gaps.set(k, g);
     }
-    const open = [...gaps.values()].filter((g) => !linked(g.items, g.from - 1));
+    const open = [...gaps.values()].filter((g) => !chainsBack(g.items, g.from - 1));
     const found = await Promise.all(
       open.map(async (g) => {
         const key = sessionOf(g.env);

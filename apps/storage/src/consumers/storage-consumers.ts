@@ -59,7 +59,7 @@ export class StorageConsumers implements OnApplicationBootstrap {
     await this.bus.consume(
       'delivery.ciphertext',
       { durable: 'storage-delivery', concurrency, ackWaitMs },
-      (c, meta) => this.pendingWriter.write(c, meta.streamSeq),
+      (c, meta) => this.pendingWriter.write(c, meta.streamSeq, meta.prevSubjectSeq),
     );
     await this.bus.consume(
       'business.erase_requested',

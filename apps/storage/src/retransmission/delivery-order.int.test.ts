@@ -1,3 +1,4 @@
+import { SubjectSequencer } from '@relay/platform';
 import { streamName, type EventPayload } from '@relay/protocol';
 import { waitFor } from '@relay/testing';
 import { FakeClock, StorageHarness } from '../__fixtures__/harness';
@@ -22,10 +23,21 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const deliver = (c: EventPayload<'delivery.ciphertext'>) =>
+type Deliver = (c: EventPayload<'delivery.ciphertext'>) => Promise<unknown>;
+// Unstamped (as an older crypto published) and stamped with each device's previous ciphertext (as
+// crypto publishes now, so storage reads the stream back only when the chain to its cursor is broken).
+const plain: Deliver = (c) =>
   h.producer.publish('delivery.ciphertext', { wa_id: c.to.wa_id, device_id: c.to.device_id }, c);
+const stamped = (): Deliver => {
+  const seq = new SubjectSequencer(h.producer, 'delivery.ciphertext');
+  return (c) => seq.publish({ wa_id: c.to.wa_id, device_id: c.to.device_id }, c);
+};
 
-it('queues a ciphertext held by another process before the later ones, once', async () => {
+it.each([
+  ['unstamped', () => plain],
+  ['stamped', stamped],
+])('queues a ciphertext held by another process before the later ones, once (%s)', async (_, make) => {
+  const deliver = make();
   const user = newWaId();
   const to = { wa_id: user, device_id: 1 };
   const msgs = [0, 1, 2, 3].map((i) => outbound(pn, user, `m${i}`, clock.now()));

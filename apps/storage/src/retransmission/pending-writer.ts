@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, APP_LOGGER, CLOCK, NatsBus, type Clock } from '@relay/platform';
+import { APP_CONFIG, APP_LOGGER, CLOCK, NatsBus, chainsBack, type Clock } from '@relay/platform';
 import type { Logger } from 'pino';
 import type { DeviceCiphertext } from '@relay/protocol';
 import type { StorageConfig } from '../config';
@@ -15,6 +15,7 @@ export const pendingAad = (wamid: string, waId: string, deviceId: number) =>
 interface QueuedEntry {
   item: DeviceCiphertext;
   streamSeq: number;
+  prevSeq?: number;
   retentionDays: number;
 }
 
@@ -47,6 +48,8 @@ export interface QueuedCiphertext {
   ciphertext: DeviceCiphertext;
   /** DELIVERY stream sequence: the order crypto published in, used to order a batch. */
   streamSeq: number;
+  /** The device subject's previous message when this one was stored (crypto's SubjectSequencer stamp). */
+  prevSeq?: number;
 }
 
 /**
@@ -79,8 +82,8 @@ export class PendingWriter {
   }
 
   /** Resolves once the ciphertext is queued durably and the business and gateway were told. */
-  async write(ciphertext: DeviceCiphertext, streamSeq: number): Promise<void> {
-    await this.writer.add({ ciphertext, streamSeq });
+  async write(ciphertext: DeviceCiphertext, streamSeq: number, prevSeq?: number): Promise<void> {
+    await this.writer.add({ ciphertext, streamSeq, prevSeq });
     await this.announcer.add(ciphertext);
   }
 
@@ -102,9 +105,9 @@ export class PendingWriter {
   private async store(g: RoutedGroup<QueuedCiphertext>): Promise<void> {
     const now = this.clock.now();
     const unique = new Map(
-      g.entries.map(({ item: { ciphertext: c, streamSeq }, retentionDays }) => [
+      g.entries.map(({ item: { ciphertext: c, streamSeq, prevSeq }, retentionDays }) => [
         `${c.to.wa_id}|${c.to.device_id}|${c.wamid}`,
-        { item: c, streamSeq, retentionDays },
+        { item: c, streamSeq, prevSeq, retentionDays },
       ]),
     );
     const batch = [...unique.values()];
@@ -167,22 +170,32 @@ export class PendingWriter {
   ): Promise<QueuedEntry[]> {
     const gaps = new Map<
       string,
-      { to: DeviceCiphertext['to']; from: number; before: number; seqs: Set<number> }
+      {
+        to: DeviceCiphertext['to'];
+        from: number;
+        before: number;
+        seqs: Set<number>;
+        chain: { seq: number; prev?: number }[];
+      }
     >();
     for (const e of batch) {
       const key = deviceKey(e.item);
       const cursor = cursors.get(key);
       if (cursor == null) continue;
-      const gap = gaps.get(key) ?? { to: e.item.to, from: cursor + 1, before: 0, seqs: new Set<number>() };
+      const gap = gaps.get(key) ?? {
+        to: e.item.to,
+        from: cursor + 1,
+        before: 0,
+        seqs: new Set<number>(),
+        chain: [],
+      };
       gap.before = Math.max(gap.before, e.streamSeq);
       gap.seqs.add(e.streamSeq);
+      gap.chain.push({ seq: e.streamSeq, prev: e.prevSeq });
       gaps.set(key, gap);
     }
-    const open = [...gaps.values()].filter((gap) => {
-      let inBatch = 0;
-      for (const s of gap.seqs) if (s >= gap.from && s < gap.before) inBatch++;
-      return gap.before - gap.from > inBatch;
-    });
+    // Only a device whose ciphertexts do not chain back to its cursor has one held elsewhere.
+    const open = [...gaps.values()].filter((gap) => !chainsBack(gap.chain, gap.from - 1));
     const found = (
       await Promise.all(
         open.map(async (gap) =>

@@ -87,3 +87,20 @@ export class SubjectSequencer<N extends EventName> {
     }
   }
 }
+
+/**
+ * True when nothing on a subject lies between `cursor` (the sequence a consumer last applied) and the
+ * given messages of that subject: each one newer than the cursor names (in its SubjectSequencer stamp)
+ * the cursor or the previous one of the list as its predecessor. Unstamped messages pass only when the
+ * list itself holds every sequence after the cursor (true of a subject-only stream, else conservative).
+ */
+export function chainsBack(msgs: { seq: number; prev?: number }[], cursor: number): boolean {
+  const newer = msgs.filter((m) => m.seq > cursor).sort((a, b) => a.seq - b.seq);
+  let before = cursor;
+  for (const m of newer) {
+    if (m.seq === before) continue; // the same message twice (a redelivery in the same batch)
+    if (m.prev !== before && m.seq !== before + 1) return false;
+    before = m.seq;
+  }
+  return true;
+}
