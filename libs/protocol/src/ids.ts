@@ -35,11 +35,17 @@ export type EnvelopeId = z.infer<typeof EnvelopeId>;
 export const DeviceAddress = z.object({ wa_id: WaId, device_id: DeviceId }).strict();
 export type DeviceAddress = z.infer<typeof DeviceAddress>;
 
+// Padded standard base64: alphabet characters, at most two '=' at the end, a multiple of 4 long. Same
+// language as the grouped /^(?:[A-Za-z0-9+/]{4})*(?:..==|...=)?$/, but one flat character-class scan,
+// which profiled several times faster on ciphertext-sized strings (every envelope is checked twice).
+const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
+
 /** Standard base64 (binary fields of payloads: keys, ciphertexts). */
 export const Base64 = z
   .string()
   .max(512 * 1024)
-  .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'invalid base64');
+  .regex(BASE64_CHARS, 'invalid base64')
+  .refine((s) => s.length % 4 === 0, 'invalid base64');
 export type Base64 = z.infer<typeof Base64>;
 
 export const IsoTimestamp = z.iso.datetime({ offset: true });
