@@ -3,6 +3,7 @@ import { ProcessedEvent } from './processed-event.entity';
 import { Init1764064000000 } from './migrations/1764064000000-init';
 import { SignalStore1764100000000 } from './migrations/1764100000000-signal-store';
 import { SessionCursor1764200000000 } from './migrations/1764200000000-session-cursor';
+import { OutboxPublished1764300000000 } from './migrations/1764300000000-outbox-published';
 
 export const CRYPTO_SCHEMA = 'crypto';
 
@@ -12,7 +13,12 @@ export function cryptoDataSource(url = process.env.DATABASE_URL ?? '', poolSize 
     url,
     schema: CRYPTO_SCHEMA,
     entities: [ProcessedEvent],
-    migrations: [Init1764064000000, SignalStore1764100000000, SessionCursor1764200000000],
+    migrations: [
+      Init1764064000000,
+      SignalStore1764100000000,
+      SessionCursor1764200000000,
+      OutboxPublished1764300000000,
+    ],
     poolSize,
     applicationName: 'crypto',
   });

@@ -20,15 +20,14 @@ export async function publishAll(bus: NatsBus, events: OutboxEvent[]): Promise<v
   );
 }
 
-/** publishAll, retried every 100 ms until it succeeds or `forMs` has passed (then the last error). */
-export async function publishUntilDone(bus: NatsBus, events: OutboxEvent[], forMs: number): Promise<void> {
-  const until = Date.now() + forMs;
-  for (;;) {
-    try {
-      return await publishAll(bus, events);
-    } catch (err) {
-      if (Date.now() >= until) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+/**
+ * Where a processor's events go: the bus, or in a test a stand-in that fails like NATS does while it
+ * restarts (the processors are otherwise unchanged).
+ */
+export interface EventPublisher {
+  publish(events: OutboxEvent[]): Promise<void>;
 }
+
+export const busPublisher = (bus: NatsBus): EventPublisher => ({
+  publish: (events) => publishAll(bus, events),
+});

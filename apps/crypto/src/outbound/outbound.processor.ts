@@ -9,7 +9,7 @@ import {
 } from '@relay/protocol';
 import type { Clock, NatsBus } from '@relay/platform';
 import { inTransaction, withRunner } from '../common/sql';
-import { publishUntilDone } from '../common/publisher';
+import { busPublisher, type EventPublisher } from '../common/publisher';
 
 import type { SessionBatch, SessionWork } from '../common/session-batch';
 import type { BundleInput, ChainOp } from '../signal/protocol';
@@ -17,8 +17,16 @@ import type { KeysRepository } from '../store/keys.repository';
 import type { OutboxEvent, OutboxRepository } from '../store/outbox.repository';
 import { sessionKeyOf, type SessionKey, type SessionRepository } from '../store/session.repository';
 
-/** How long a committed batch keeps retrying its publish before it fails (and is redelivered). */
-const PUBLISH_RETRY_MS = 60_000;
+/** What a batch's transaction leaves to publish after the commit. */
+interface Encrypted {
+  events: OutboxEvent[];
+  /** Not recorded (no identity for the number): published, never marked. */
+  direct: OutboxEvent[];
+  /** msgIds the transaction published itself (rows that were behind), marked in it. */
+  caught: Set<string>;
+  /** msgIds of the batch's recorded events not marked published (its new rows included). */
+  unpublished: Set<string>;
+}
 
 interface Item {
   req: OutboundRequest;
@@ -52,6 +60,13 @@ export function toBundleInput(b: PreKeyBundle): BundleInput {
  * Encrypts a business's outbound requests for every device of the recipient. Bundles for devices
  * without a session are fetched from gateway before the transaction (no lock is held across the network);
  * the transaction then locks the sessions, encrypts on the workers and commits state + outbox together.
+ *
+ * A device must receive a session's ciphertexts in the order they were made (libsignal keeps only five
+ * old receiver chains), whichever process made them. So the delivery ciphertexts in the outbox carry a
+ * published mark, set once JetStream stored them: under the session lock, a batch first publishes its
+ * sessions' ciphertexts that were committed but never marked (a publish failed while NATS restarted, or
+ * the process died after its commit), and commits only once they are stored. The same msgIds are used,
+ * so a publish that did get through earlier makes this one a duplicate, which JetStream drops.
  */
 export class OutboundProcessor {
   constructor(
@@ -63,9 +78,8 @@ export class OutboundProcessor {
     private readonly batch: SessionBatch,
     private readonly clock: Clock,
     private readonly rpcTimeoutMs: number,
+    private readonly publisher: EventPublisher = busPublisher(bus),
   ) {}
-
-  private published: Promise<void> = Promise.resolve();
 
   async process(requests: OutboundRequest[]): Promise<(number | Error)[]> {
     const items: Item[] = requests.map((req) => ({ req, source: `out:${req.wamid}`, targets: [] }));
@@ -98,25 +112,45 @@ export class OutboundProcessor {
     );
     const live = items.filter((it) => !errors.has(it));
     await this.keys.warm(live.map((it) => it.req.phone_number_id));
-    const { events, direct } = live.length
+    const out: Encrypted = live.length
       ? await inTransaction(this.ds, (r) => this.encryptAll(r, live))
-      : { events: [], direct: [] };
-    const all = [...events, ...direct];
-    // In commit order, and a failed publish (NATS down) is retried before any later batch of this
-    // process publishes: a session's ciphertexts must enter DELIVERY in the order they were made, or a
-    // device already five chains further cannot decrypt the late one.
-    const turn = this.published.then(() => publishUntilDone(this.bus, all, PUBLISH_RETRY_MS));
-    this.published = turn.catch(() => undefined);
-    await turn;
+      : { events: [], direct: [], caught: new Set(), unpublished: new Set() };
+    const all = [...out.events, ...out.direct];
+    // Batches publish independently and a failure is not retried here: the batch fails (its inputs are
+    // redelivered later) and its rows stay unmarked, so whichever batch next locks one of their
+    // sessions, in this process or another, publishes them before anything newer of the session. Holding
+    // later batches of this process back (or retrying) would add nothing to that order.
+    await this.publish(
+      all.filter((e) => !out.caught.has(e.msgId)),
+      out.unpublished,
+    );
     const emitted = new Map<string, number>();
     for (const e of all) emitted.set(e.source, (emitted.get(e.source) ?? 0) + 1);
     return items.map((it) => errors.get(it) ?? emitted.get(it.source) ?? 0);
   }
 
-  private async encryptAll(
-    runner: QueryRunner,
-    items: Item[],
-  ): Promise<{ events: OutboxEvent[]; direct: OutboxEvent[] }> {
+  /** Publishes after the commit, then marks the delivery ciphertexts among `unpublished` (one statement). */
+  private async publish(events: OutboxEvent[], unpublished: Set<string>): Promise<void> {
+    if (events.length === 0) return;
+    const mark = events
+      .filter((e) => e.name === 'delivery.ciphertext' && unpublished.has(e.msgId))
+      .map((e) => e.msgId);
+    await this.publisher.publish(events);
+    await withRunner(this.ds, (r) => this.outbox.markPublished(r, mark));
+  }
+
+  /**
+   * Publishes, in commit order, the rows of the locked sessions that are behind (committed, not marked).
+   * A row another batch of this process is still publishing is published again as well (a duplicate
+   * JetStream drops): consecutive batches often share a session, but this runs while the batch encrypts,
+   * and skipping such rows would need a second path (wait for that publish, publish anyway if it fails).
+   */
+  private async catchUp(behind: OutboxEvent[]): Promise<Set<string>> {
+    if (behind.length > 0) await this.publisher.publish(behind);
+    return new Set(behind.map((e) => e.msgId));
+  }
+
+  private async encryptAll(runner: QueryRunner, items: Item[]): Promise<Encrypted> {
     const identities = await this.keys.identities(
       runner,
       items.map((it) => it.req.phone_number_id),
@@ -127,10 +161,17 @@ export class OutboundProcessor {
         : [],
     );
     const states = await this.sessions.lock(runner, keys);
-    const done = await this.outbox.find(
+    const { done, unpublished, behind } = await this.outbox.lookup(
       runner,
       items.map((it) => it.source),
+      keys,
     );
+    // Ciphertexts of these sessions made earlier and not known to be in DELIVERY go out before anything
+    // this batch makes: published while the batch encrypts, and the commit waits for them (a failure
+    // fails the batch, nothing of it is committed). Handled here so a rejection while the workers run is
+    // not unhandled; awaited below.
+    const catchingUp = this.catchUp(behind);
+    catchingUp.catch(() => undefined);
     const events: OutboxEvent[] = [];
     const direct: OutboxEvent[] = [];
     const fresh: OutboxEvent[] = [];
@@ -174,6 +215,7 @@ export class OutboundProcessor {
     }
     const list = [...works.values()];
     const results = await this.batch.run(runner, list, identities, states);
+    const caught = await catchingUp;
     const produced = new Map<Item, number>();
     list.forEach((w, i) =>
       results[i].results.forEach((r, j) => {
@@ -193,7 +235,10 @@ export class OutboundProcessor {
     }
     await this.batch.persist(runner, list, results, states);
     await this.outbox.insert(runner, fresh);
-    return { events: [...events, ...fresh], direct };
+    // Only when something was behind: no statement in the usual case.
+    await this.outbox.markPublished(runner, [...caught]);
+    for (const e of fresh) unpublished.add(e.msgId);
+    return { events: [...events, ...fresh], direct, caught, unpublished };
   }
 
   private ciphertext(it: Item, deviceId: number, type: 'prekey' | 'whisper', ct: Uint8Array): OutboxEvent {
