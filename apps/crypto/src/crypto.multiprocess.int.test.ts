@@ -146,10 +146,20 @@ describe('two crypto processes on one stream', () => {
     await new Promise((r) => victim.once('exit', r));
     procs[0] = await t.spawnProcess(ENV);
     await expectExactlyOnce(envs, 90_000);
-    // The killed process held unacknowledged envelopes: JetStream delivered them again (to either process).
+    // The killed process held unacknowledged envelopes: JetStream delivers them again (to either process)
+    // once the ack wait passed. The survivor usually applied them already (read back from the stream),
+    // so the events can be complete before that redelivery: wait for it, then for everything acked.
     const jsm = await t.nc.jetstreamManager();
-    const info = await jsm.consumers.info(streamName(t.root, 'DEVICE_ENVELOPES'), 'crypto-inbound');
+    const consumer = () => jsm.consumers.info(streamName(t.root, 'DEVICE_ENVELOPES'), 'crypto-inbound');
+    await until(async () => {
+      const i = await consumer();
+      return (
+        i.delivered.consumer_seq > i.delivered.stream_seq && i.num_ack_pending === 0 && i.num_pending === 0
+      );
+    }, 30_000).catch(() => undefined);
+    const info = await consumer();
     expect(info.delivered.consumer_seq).toBeGreaterThan(info.delivered.stream_seq);
+    expect(info.num_ack_pending).toBe(0);
     // Sessions are intact after the crash: both directions still work.
     await replyToAll('after crash');
     await expectExactlyOnce(await burst(1, 'after crash'));

@@ -68,8 +68,8 @@ export class SubjectSequencer<N extends EventName> {
           msgId,
           expectLastSubjectSeq: expected,
         });
-        // A duplicate's ack names the original message, not the subject's newest one.
-        chain.last = ack.duplicate ? undefined : ack.seq;
+        // A duplicate stored nothing (its ack names the original message): the subject is unchanged.
+        if (!ack.duplicate) chain.last = ack.seq;
         return ack;
       } catch (err) {
         const real = wrongLast(err);
