@@ -81,6 +81,9 @@ export class OutboundProcessor {
     private readonly publisher: EventPublisher = busPublisher(bus),
   ) {}
 
+  /** Ciphertexts this process committed and is publishing (until marked): msgId -> that publish. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+
   async process(requests: OutboundRequest[]): Promise<(number | Error)[]> {
     const items: Item[] = requests.map((req) => ({ req, source: `out:${req.wamid}`, targets: [] }));
     const known = await withRunner(this.ds, (r) =>
@@ -135,19 +138,33 @@ export class OutboundProcessor {
     const mark = events
       .filter((e) => e.name === 'delivery.ciphertext' && unpublished.has(e.msgId))
       .map((e) => e.msgId);
-    await this.publisher.publish(events);
-    await withRunner(this.ds, (r) => this.outbox.markPublished(r, mark));
+    const published = this.publisher.publish(events);
+    for (const id of mark) this.inFlight.set(id, published);
+    try {
+      await published;
+      await withRunner(this.ds, (r) => this.outbox.markPublished(r, mark));
+    } finally {
+      for (const id of mark) if (this.inFlight.get(id) === published) this.inFlight.delete(id);
+    }
   }
 
   /**
    * Publishes, in commit order, the rows of the locked sessions that are behind (committed, not marked).
-   * A row another batch of this process is still publishing is published again as well (a duplicate
-   * JetStream drops): consecutive batches often share a session, but this runs while the batch encrypts,
-   * and skipping such rows would need a second path (wait for that publish, publish anyway if it fails).
+   * A row this process is still publishing is not published again: the batch waits for that publish
+   * instead (and fails with it). Everything older than such a row was in DELIVERY before its batch
+   * committed (that batch held the lock and caught up first), so waiting keeps the order, and saves the
+   * duplicate that consecutive batches on one session would otherwise publish.
    */
   private async catchUp(behind: OutboxEvent[]): Promise<Set<string>> {
-    if (behind.length > 0) await this.publisher.publish(behind);
-    return new Set(behind.map((e) => e.msgId));
+    const waiting = new Set<Promise<void>>();
+    const own: OutboxEvent[] = [];
+    for (const e of behind) {
+      const publishing = this.inFlight.get(e.msgId);
+      if (publishing) waiting.add(publishing);
+      else own.push(e);
+    }
+    await Promise.all([own.length > 0 ? this.publisher.publish(own) : undefined, ...waiting]);
+    return new Set(own.map((e) => e.msgId));
   }
 
   private async encryptAll(runner: QueryRunner, items: Item[]): Promise<Encrypted> {
