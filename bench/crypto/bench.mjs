@@ -173,6 +173,29 @@ class World {
     return procs;
   }
 
+  /** Sums of crypto's own counters over the processes (scraped from /metrics before they stop). */
+  async counters(procs) {
+    const want = {
+      decrypted: /^relay_crypto_envelopes_total\{outcome="decrypted"[^}]*\} (\S+)/,
+      duplicates: /^relay_crypto_envelopes_total\{outcome="duplicate"[^}]*\} (\S+)/,
+      readBack: /^relay_crypto_envelopes_total\{outcome="read_back"[^}]*\} (\S+)/,
+      readBackSessions: /^relay_crypto_read_backs_total(?:\{[^}]*\})? (\S+)/,
+      republished: /^relay_crypto_republished_total\{direction="\w+"[^}]*\} (\S+)/,
+      lockWaitSeconds: /^relay_crypto_session_lock_seconds_sum\{direction="\w+"[^}]*\} (\S+)/,
+    };
+    const out = Object.fromEntries(Object.keys(want).map((k) => [k, 0]));
+    for (const p of procs) {
+      const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
+      for (const line of text.split('\n'))
+        for (const [k, re] of Object.entries(want)) {
+          const m = re.exec(line);
+          if (m) out[k] += Number(m[1]);
+        }
+    }
+    out.lockWaitSeconds = Math.round(out.lockWaitSeconds * 10) / 10;
+    return out;
+  }
+
   async stop(procs) {
     await Promise.all(
       procs.map((p) => new Promise((r) => (p.child.once('exit', r), p.child.kill('SIGTERM')))),
@@ -286,6 +309,7 @@ async function measure(world, processes, workers, devices, label) {
   const decBusy = busy(m0, machineTicks());
   const decCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), envs.length);
   decCpu.postgres = await world.backendCpuSince(pg0, envs.length);
+  const decCounters = await world.counters(procs);
   await world.stop(procs);
   // Encrypt phase: D*M outbound requests (one device each).
   const reqs = [];
@@ -313,6 +337,7 @@ async function measure(world, processes, workers, devices, label) {
   const encBusy = busy(m0, machineTicks());
   const encCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), reqs.length);
   encCpu.postgres = await world.backendCpuSince(pg0, reqs.length);
+  const encCounters = await world.counters(procs);
   await world.stop(procs);
   // Keep the device side in step (and check the ciphertexts really decrypt).
   const byWa = new Map(devices.map((d) => [d.waId, d]));
@@ -324,6 +349,8 @@ async function measure(world, processes, workers, devices, label) {
     dec: dec.n / dec.seconds,
     enc: enc.n / enc.seconds,
     republished: dec.dup + enc.dup,
+    decCounters,
+    encCounters,
     decCpu,
     encCpu,
     decBusy,
@@ -467,6 +494,8 @@ async function main() {
         `  ${r.label}, machine busy while draining: decrypt ${Math.round(r.decBusy * 100)}%, encrypt ${Math.round(r.encBusy * 100)}%`,
       );
       log(`  ${r.label}, events re-published (dropped by JetStream as duplicates): ${r.republished}`);
+      log(`  ${r.label}, crypto counters, decrypt phase: ${JSON.stringify(r.decCounters)}`);
+      log(`  ${r.label}, crypto counters, encrypt phase: ${JSON.stringify(r.encCounters)}`);
     }
     const sizes = await world.rowSizes();
     log(`stored per row (sealed): session state ${sizes.session} bytes, outbox event ${sizes.outbox} bytes`);

@@ -1,7 +1,17 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
-import { APP_LOGGER, CLOCK, DatabaseModule, NatsBus, NatsModule, type Clock } from '@relay/platform';
+import {
+  APP_LOGGER,
+  CLOCK,
+  DatabaseModule,
+  METRICS_REGISTRY,
+  NatsBus,
+  NatsModule,
+  type Clock,
+} from '@relay/platform';
+import type { Registry } from 'prom-client';
+import { CryptoMetrics } from './common/metrics';
 import type { CryptoConfig } from './config';
 import { cryptoDataSource } from './data-source';
 import { CryptoServices } from './services';
@@ -20,9 +30,17 @@ export class AppModule {
       providers: [
         {
           provide: CryptoServices,
-          inject: [DataSource, NatsBus, CLOCK, APP_LOGGER],
-          useFactory: (ds: DataSource, bus: NatsBus, clock: Clock, log: Logger) =>
-            new CryptoServices(ds, bus, new SignalWorkerPool(config.CRYPTO_WORKERS), config, clock, log),
+          inject: [DataSource, NatsBus, CLOCK, APP_LOGGER, METRICS_REGISTRY],
+          useFactory: (ds: DataSource, bus: NatsBus, clock: Clock, log: Logger, registry: Registry) =>
+            new CryptoServices(
+              ds,
+              bus,
+              new SignalWorkerPool(config.CRYPTO_WORKERS),
+              config,
+              clock,
+              log,
+              new CryptoMetrics(registry),
+            ),
         },
         CryptoRuntime,
       ],

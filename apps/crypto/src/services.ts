@@ -15,6 +15,7 @@ import { KeyMaintenance } from './provisioning/key-maintenance';
 import { BundleService } from './bundle/bundle.service';
 import { EraseService } from './erase/erase.service';
 import type { SignalEngine } from './signal/worker-pool';
+import { CryptoMetrics } from './common/metrics';
 
 /** The crypto service's object graph (composition root), built once per process. */
 export class CryptoServices {
@@ -37,6 +38,7 @@ export class CryptoServices {
     readonly config: CryptoConfig,
     clock: Clock,
     log: Logger,
+    readonly metrics = new CryptoMetrics(),
   ) {
     this.vault = Vault.local(ds, config.MASTER_KEY, config.MASTER_KEY_PREVIOUS ?? '');
     this.sessions = new SessionRepository(this.vault);
@@ -44,7 +46,17 @@ export class CryptoServices {
     this.outbox = new OutboxRepository(this.vault);
     this.prekeys = new PreKeyRepository(this.vault);
     const batch = new SessionBatch(engine, this.sessions, this.keys);
-    this.inbound = new InboundProcessor(ds, bus, this.sessions, this.keys, this.outbox, batch, clock, log);
+    this.inbound = new InboundProcessor(
+      ds,
+      bus,
+      this.sessions,
+      this.keys,
+      this.outbox,
+      batch,
+      clock,
+      log,
+      metrics,
+    );
     this.outbound = new OutboundProcessor(
       ds,
       bus,
@@ -54,6 +66,7 @@ export class CryptoServices {
       batch,
       clock,
       config.GATEWAY_RPC_TIMEOUT_MS,
+      metrics,
     );
     const pools = { poolSize: config.PREKEY_POOL_SIZE, threshold: config.PREKEY_REFILL_THRESHOLD };
     this.provisioning = new ProvisioningService(ds, engine, this.prekeys, this.vault, pools, log);

@@ -23,6 +23,7 @@ import {
   type SessionState,
 } from '../store/session.repository';
 import { identityKeyHash, inboundFailureMsgId, inboundWamid } from './ids';
+import { CryptoMetrics } from '../common/metrics';
 
 interface Item {
   env: DeviceEnvelope;
@@ -77,6 +78,7 @@ export class InboundProcessor {
     private readonly batch: SessionBatch,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly metrics = new CryptoMetrics(),
   ) {}
 
   async process(inputs: InboundInput[]): Promise<InboundOutcome[]> {
@@ -87,10 +89,11 @@ export class InboundProcessor {
     await this.keys.warm(live.map((it) => it.env.phone_number_id));
     const out = live.length
       ? await inTransaction(this.ds, (r) => this.decryptAll(r, live))
-      : { events: [], direct: [], duplicates: new Set<string>() };
+      : { events: [], direct: [], duplicates: new Set<string>(), readBack: 0, replayed: 0 };
     const duplicates = out.duplicates;
     const all = [...direct, ...out.direct, ...out.events];
     await publishAll(this.bus, all);
+    this.count(all, out);
     const emitted = new Map<string, number>();
     for (const e of all) emitted.set(e.source, (emitted.get(e.source) ?? 0) + 1);
     return items.map((it) => ({ emitted: emitted.get(it.wamid) ?? 0, duplicate: duplicates.has(it.wamid) }));
@@ -111,10 +114,12 @@ export class InboundProcessor {
       inputs.map((it) => it.env.phone_number_id),
     );
     // Lock first, then look in the outbox: a concurrent process that held the lock has committed by now.
+    const locking = this.metrics.lockWait.startTimer({ direction: 'inbound' });
     const states = await this.sessions.lock(
       runner,
       inputs.map((it) => sessionOf(it.env)).filter((k) => identities.has(k.pn)),
     );
+    locking();
     // Not recorded: sealing would create a data key for a number that does not exist (or was erased).
     const direct: OutboxEvent[] = [];
     const filled = await this.catchUp(inputs, states, direct);
@@ -171,7 +176,27 @@ export class InboundProcessor {
     );
     await this.batch.persist(runner, list, results, states);
     await this.outbox.insert(runner, fresh);
-    return { events: [...replayed, ...fresh], direct, duplicates };
+    return {
+      events: [...replayed, ...fresh],
+      direct,
+      duplicates,
+      readBack: filled.length,
+      replayed: replayed.length,
+    };
+  }
+
+  private count(
+    published: OutboxEvent[],
+    out: { duplicates: Set<string>; readBack: number; replayed: number },
+  ) {
+    const m = this.metrics;
+    const fresh = published.length - out.replayed;
+    const failed = published.filter((e) => e.name === 'inbound.failure').length;
+    m.envelopes.inc({ outcome: 'decrypted' }, Math.max(0, fresh - failed));
+    m.envelopes.inc({ outcome: 'failed' }, failed);
+    m.envelopes.inc({ outcome: 'duplicate' }, out.duplicates.size);
+    m.envelopes.inc({ outcome: 'read_back' }, out.readBack);
+    m.republished.inc({ direction: 'inbound' }, out.replayed);
   }
 
   /**
@@ -196,6 +221,7 @@ export class InboundProcessor {
       gaps.set(k, g);
     }
     const open = [...gaps.values()].filter((g) => !chainsBack(g.items, g.from - 1));
+    this.metrics.readBacks.inc(open.length);
     const found = await Promise.all(
       open.map(async (g) => {
         const key = sessionOf(g.env);

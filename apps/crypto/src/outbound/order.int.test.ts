@@ -74,6 +74,7 @@ async function startProc(): Promise<Proc> {
     new SessionBatch(engine, s.sessions, s.keys),
     systemClock,
     config.GATEWAY_RPC_TIMEOUT_MS,
+    s.metrics,
     outage,
   );
   const p = { ds, nc, bus, engine, s, outage, outbound };

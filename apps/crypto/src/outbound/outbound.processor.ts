@@ -10,6 +10,7 @@ import {
 import type { Clock, NatsBus } from '@relay/platform';
 import { inTransaction, withRunner } from '../common/sql';
 import { busPublisher, type EventPublisher } from '../common/publisher';
+import { CryptoMetrics } from '../common/metrics';
 
 import type { SessionBatch, SessionWork } from '../common/session-batch';
 import type { BundleInput, ChainOp } from '../signal/protocol';
@@ -78,6 +79,7 @@ export class OutboundProcessor {
     private readonly batch: SessionBatch,
     private readonly clock: Clock,
     private readonly rpcTimeoutMs: number,
+    private readonly metrics = new CryptoMetrics(),
     private readonly publisher: EventPublisher = busPublisher(bus),
   ) {}
 
@@ -164,6 +166,7 @@ export class OutboundProcessor {
       else own.push(e);
     }
     await Promise.all([own.length > 0 ? this.publisher.publish(own) : undefined, ...waiting]);
+    this.metrics.republished.inc({ direction: 'outbound' }, own.length);
     return new Set(own.map((e) => e.msgId));
   }
 
@@ -177,7 +180,9 @@ export class OutboundProcessor {
         ? it.targets.map((t) => ({ pn: it.req.phone_number_id, waId: it.req.to, deviceId: t.deviceId }))
         : [],
     );
+    const locking = this.metrics.lockWait.startTimer({ direction: 'outbound' });
     const states = await this.sessions.lock(runner, keys);
+    locking();
     const { done, unpublished, behind } = await this.outbox.lookup(
       runner,
       items.map((it) => it.source),
@@ -198,7 +203,10 @@ export class OutboundProcessor {
     for (const it of items) {
       const prior = done.get(it.source);
       if (prior || seen.has(it.source)) {
-        if (prior && !seen.has(it.source)) events.push(...prior);
+        if (prior && !seen.has(it.source)) {
+          events.push(...prior);
+          this.metrics.republished.inc({ direction: 'outbound' }, prior.length);
+        }
         seen.add(it.source);
         continue;
       }
