@@ -5,7 +5,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { APP_LOGGER, MicroBatcher, NatsBus, RetryLaterError, type ConsumerHandle } from '@relay/platform';
+import { APP_LOGGER, MicroBatcher, NatsBus, type ConsumerHandle } from '@relay/platform';
 import type { OutboundRequest } from '@relay/protocol';
 import type { Logger } from 'pino';
 import { CryptoServices } from './services';
@@ -73,17 +73,7 @@ export class CryptoRuntime
           confirmAcks: false,
         },
         async (env, meta) => {
-          const outcome = await inbound.add({
-            env,
-            seq: meta.streamSeq,
-            prev: meta.prevSubjectSeq,
-            attempt: meta.deliveryCount,
-          });
-          if (outcome.deferMs !== undefined)
-            throw new RetryLaterError(
-              outcome.deferMs,
-              'an earlier envelope of its session is in hand elsewhere',
-            );
+          await inbound.add({ env, seq: meta.streamSeq, prev: meta.prevSubjectSeq });
         },
       ),
       await this.bus.consume(

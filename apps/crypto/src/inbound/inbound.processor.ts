@@ -35,17 +35,7 @@ interface Item {
   bytes?: Buffer;
   /** Read back from the stream to apply it before a later envelope of its session; not a batch input. */
   filled?: boolean;
-  /** Delivery attempt (1 = first) of a batch input. */
-  attempt?: number;
 }
-
-/**
- * While an envelope's stamped predecessor is missing, most likely another process has it in hand and
- * applies it within moments: the envelope is handed back for a later delivery (these delays, by
- * attempt) instead of reading the predecessor back and decrypting it here, which would make the
- * holder's own work a duplicate. After these, or for unstamped envelopes, it is read back.
- */
-const DEFER_DELAYS_MS = [100, 300, 1000];
 
 /** A device envelope with its stream sequence, as the consumer received it. */
 export interface InboundInput {
@@ -53,15 +43,11 @@ export interface InboundInput {
   seq: number;
   /** The predecessor's stream sequence on the session's subject (JetStream-checked), when stamped. */
   prev?: number;
-  /** Delivery attempt (1 = first); unknown means no deferral (the gap is read back at once). */
-  attempt?: number;
 }
 
 export interface InboundOutcome {
   emitted: number;
   duplicate: boolean;
-  /** Not handled yet: redeliver after this many ms (its session waits for an earlier envelope). */
-  deferMs?: number;
 }
 
 const sessionOf = (env: DeviceEnvelope): SessionKey => ({
@@ -96,38 +82,21 @@ export class InboundProcessor {
   ) {}
 
   async process(inputs: InboundInput[]): Promise<InboundOutcome[]> {
-    const items: Item[] = inputs.map(({ env, seq, prev, attempt }) => ({
-      env,
-      seq,
-      prev,
-      attempt,
-      wamid: inboundWamid(env),
-    }));
+    const items: Item[] = inputs.map(({ env, seq, prev }) => ({ env, seq, prev, wamid: inboundWamid(env) }));
     const direct: OutboxEvent[] = [];
     for (const it of items) this.check(it, direct);
     const live = items.filter((it) => it.bytes);
     await this.keys.warm(live.map((it) => it.env.phone_number_id));
     const out = live.length
       ? await inTransaction(this.ds, (r) => this.decryptAll(r, live))
-      : {
-          events: [],
-          direct: [],
-          duplicates: new Set<string>(),
-          deferred: new Map<Item, number>(),
-          readBack: 0,
-          replayed: 0,
-        };
+      : { events: [], direct: [], duplicates: new Set<string>(), readBack: 0, replayed: 0 };
     const duplicates = out.duplicates;
     const all = [...direct, ...out.direct, ...out.events];
     await publishAll(this.bus, all);
     this.count(all, out);
     const emitted = new Map<string, number>();
     for (const e of all) emitted.set(e.source, (emitted.get(e.source) ?? 0) + 1);
-    return items.map((it) => {
-      const deferMs = out.deferred.get(it);
-      if (deferMs !== undefined) return { emitted: 0, duplicate: false, deferMs };
-      return { emitted: emitted.get(it.wamid) ?? 0, duplicate: duplicates.has(it.wamid) };
-    });
+    return items.map((it) => ({ emitted: emitted.get(it.wamid) ?? 0, duplicate: duplicates.has(it.wamid) }));
   }
 
   /** Sets the ciphertext bytes, or adds the failure of an envelope no session can take. */
@@ -153,9 +122,9 @@ export class InboundProcessor {
     locking();
     // Not recorded: sealing would create a data key for a number that does not exist (or was erased).
     const direct: OutboxEvent[] = [];
-    const { filled, deferred } = await this.catchUp(inputs, states, direct);
+    const filled = await this.catchUp(inputs, states, direct);
     // Stream order is each session's order (one subject per session).
-    const items = [...inputs.filter((it) => !deferred.has(it)), ...filled].sort((a, b) => a.seq - b.seq);
+    const items = [...inputs, ...filled].sort((a, b) => a.seq - b.seq);
     const done = await this.outbox.find(
       runner,
       items.map((it) => it.wamid),
@@ -211,7 +180,6 @@ export class InboundProcessor {
       events: [...replayed, ...fresh],
       direct,
       duplicates,
-      deferred,
       readBack: filled.length,
       replayed: replayed.length,
     };
@@ -219,7 +187,7 @@ export class InboundProcessor {
 
   private count(
     published: OutboxEvent[],
-    out: { duplicates: Set<string>; deferred: Map<Item, number>; readBack: number; replayed: number },
+    out: { duplicates: Set<string>; readBack: number; replayed: number },
   ) {
     const m = this.metrics;
     const fresh = published.length - out.replayed;
@@ -228,7 +196,6 @@ export class InboundProcessor {
     m.envelopes.inc({ outcome: 'failed' }, failed);
     m.envelopes.inc({ outcome: 'duplicate' }, out.duplicates.size);
     m.envelopes.inc({ outcome: 'read_back' }, out.readBack);
-    m.envelopes.inc({ outcome: 'deferred' }, out.deferred.size);
     m.republished.inc({ direction: 'inbound' }, out.replayed);
   }
 
@@ -241,7 +208,7 @@ export class InboundProcessor {
     inputs: Item[],
     states: Map<string, SessionState>,
     failures: OutboxEvent[],
-  ): Promise<{ filled: Item[]; deferred: Map<Item, number> }> {
+  ): Promise<Item[]> {
     const gaps = new Map<string, { env: DeviceEnvelope; from: number; before: number; items: Item[] }>();
     for (const it of inputs) {
       const k = sessionKeyOf(sessionOf(it.env));
@@ -253,15 +220,7 @@ export class InboundProcessor {
       g.items.push(it);
       gaps.set(k, g);
     }
-    const deferred = new Map<Item, number>();
-    const open = [...gaps.values()].filter((g) => {
-      if (chainsBack(g.items, g.from - 1)) return false;
-      const newer = g.items.filter((it) => it.seq >= g.from);
-      const attempt = Math.max(...newer.map((it) => it.attempt ?? Infinity));
-      if (attempt > DEFER_DELAYS_MS.length || newer.some((it) => it.prev === undefined)) return true;
-      for (const it of newer) deferred.set(it, DEFER_DELAYS_MS[attempt - 1]);
-      return false;
-    });
+    const open = [...gaps.values()].filter((g) => !chainsBack(g.items, g.from - 1));
     this.metrics.readBacks.inc(open.length);
     const found = await Promise.all(
       open.map(async (g) => {
@@ -286,7 +245,7 @@ export class InboundProcessor {
     }
     if (filled.length > 0)
       this.log.info({ envelopes: filled.length }, 'applied envelopes held elsewhere before later ones');
-    return { filled, deferred };
+    return filled;
   }
 
   private toEvent(it: Item, r: OpResult): OutboxEvent | null {

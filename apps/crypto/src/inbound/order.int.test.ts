@@ -192,40 +192,4 @@ describe('per-session order of device envelopes', () => {
       reads.mockRestore();
     }
   }, 60_000);
-
-  it('hands an envelope back while its stamped predecessor is in hand elsewhere, reads it back at last', async () => {
-    const reads = jest.spyOn(bus, 'readSubject');
-    try {
-      await reply('r-w');
-      const w1 = await stamped('w1');
-      const w2 = await stamped('w2');
-      // First delivery of w2 while another process holds w1: handed back, nothing decrypted or read.
-      expect(await s.inbound.process([{ ...w2, attempt: 1 }])).toEqual([
-        { emitted: 0, duplicate: false, deferMs: 100 },
-      ]);
-      expect(reads).not.toHaveBeenCalled();
-      // The holder applies w1; w2's next delivery then chains to the cursor.
-      expect(await s.inbound.process([{ ...w1, attempt: 1 }])).toEqual([{ emitted: 1, duplicate: false }]);
-      expect(await s.inbound.process([{ ...w2, attempt: 2 }])).toEqual([{ emitted: 1, duplicate: false }]);
-      expect(reads).not.toHaveBeenCalled();
-      // A holder that never comes back: after the last deferral the predecessor is read back.
-      const w3 = await stamped('w3');
-      const w4 = await stamped('w4');
-      for (const [attempt, deferMs] of [
-        [1, 100],
-        [2, 300],
-        [3, 1000],
-      ])
-        expect(await s.inbound.process([{ ...w4, attempt }])).toEqual([
-          { emitted: 0, duplicate: false, deferMs },
-        ]);
-      expect(await s.inbound.process([{ ...w4, attempt: 4 }])).toEqual([{ emitted: 1, duplicate: false }]);
-      expect(reads).toHaveBeenCalledTimes(1);
-      expect(await s.inbound.process([{ ...w3, attempt: 2 }])).toEqual([{ emitted: 1, duplicate: true }]);
-      expect((await inboundBodies()).slice(-4)).toEqual(['w1', 'w2', 'w3', 'w4']);
-      expect(t.failures).toEqual([]);
-    } finally {
-      reads.mockRestore();
-    }
-  }, 60_000);
 });

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import type { INestApplication } from '@nestjs/common';
-import { NatsBus, SubjectSequencer, ensureStreams, migrate, startService } from '@relay/platform';
+import { NatsBus, ensureStreams, migrate, startService } from '@relay/platform';
 import {
   streamName,
   type DeviceEnvelope,
@@ -46,7 +46,6 @@ export class CryptoTestEnv {
   root!: string;
   nc!: NatsConnection;
   bus!: NatsBus;
-  private envelopes?: SubjectSequencer<'device.envelope'>;
   ds!: DataSource;
   readonly masterKey = `mk1:${randomBytes(32).toString('base64')}`;
   readonly inbound: Collected<'inbound.message'>[] = [];
@@ -203,10 +202,8 @@ export class CryptoTestEnv {
     };
   }
 
-  /** As the gateway publishes: each session's envelopes in turn, stamped with their predecessor. */
   send(env: DeviceEnvelope, msgId: string | undefined = env.envelope_id) {
-    this.envelopes ??= new SubjectSequencer(this.bus, 'device.envelope');
-    return this.envelopes.publish(sessionTokens(env), env, { msgId });
+    return this.bus.publish('device.envelope', sessionTokens(env), env, { msgId });
   }
 
   messageFor(envelopeId: string) {

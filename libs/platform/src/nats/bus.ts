@@ -48,21 +48,6 @@ export class PermanentError extends Error {
   override readonly name = 'PermanentError';
 }
 
-/**
- * Thrown by a handler that chose not to handle a message yet (e.g. it waits for another consumer to
- * finish an earlier one): the message is handed back for redelivery after `delayMs`, without the
- * warning a failure logs.
- */
-export class RetryLaterError extends Error {
-  override readonly name = 'RetryLaterError';
-  constructor(
-    readonly delayMs: number,
-    reason: string,
-  ) {
-    super(reason);
-  }
-}
-
 export interface EventMeta {
   subject: string;
   streamSeq: number;
@@ -400,10 +385,7 @@ export class NatsBus {
       else m.ack();
       this.processed.inc({ subject_kind: 'event', name, outcome: 'ack' });
     } catch (err) {
-      if (err instanceof RetryLaterError) {
-        this.processed.inc({ subject_kind: 'event', name, outcome: 'deferred' });
-        m.nak(err.delayMs);
-      } else if (err instanceof PermanentError) {
+      if (err instanceof PermanentError) {
         this.log.warn(
           { subject: m.subject, seq: m.seq, err: err.message },
           'terminated event (permanent failure)',
