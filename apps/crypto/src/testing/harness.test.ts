@@ -9,7 +9,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import type { INestApplication } from '@nestjs/common';
-import { NatsBus, ensureStreams, migrate, startService } from '@relay/platform';
+import { NatsBus, SubjectSequencer, ensureStreams, migrate, startService } from '@relay/platform';
 import {
   streamName,
   type DeviceEnvelope,
@@ -46,6 +46,7 @@ export class CryptoTestEnv {
   root!: string;
   nc!: NatsConnection;
   bus!: NatsBus;
+  private envelopes?: SubjectSequencer<'device.envelope'>;
   ds!: DataSource;
   readonly masterKey = `mk1:${randomBytes(32).toString('base64')}`;
   readonly inbound: Collected<'inbound.message'>[] = [];
@@ -202,8 +203,10 @@ export class CryptoTestEnv {
     };
   }
 
+  /** As the gateway publishes: each session's envelopes in turn, stamped with their predecessor. */
   send(env: DeviceEnvelope, msgId: string | undefined = env.envelope_id) {
-    return this.bus.publish('device.envelope', sessionTokens(env), env, { msgId });
+    this.envelopes ??= new SubjectSequencer(this.bus, 'device.envelope');
+    return this.envelopes.publish(sessionTokens(env), env, { msgId });
   }
 
   messageFor(envelopeId: string) {
