@@ -62,7 +62,9 @@ export class SubjectSequencer<N extends EventName> {
     msgId: string | undefined,
   ): Promise<PubAck> {
     for (let attempt = 0; ; attempt++) {
-      const expected = chain.last ?? (await this.bus.lastSubjectSeq(this.name, tokens));
+      // Unknown: guess "no message yet". If the subject has one, JetStream's refusal names it (no
+      // extra lookup); only an unparsable refusal costs a direct get.
+      const expected = chain.last ?? (attempt === 0 ? 0 : await this.bus.lastSubjectSeq(this.name, tokens));
       try {
         const ack = await this.bus.publish(this.name, tokens, payload, {
           msgId,
@@ -74,6 +76,7 @@ export class SubjectSequencer<N extends EventName> {
       } catch (err) {
         const real = wrongLast(err);
         chain.last = real ?? undefined;
+        // real === null: refused for a wrong sequence without naming the right one; the retry looks it up.
         // A timeout may or may not have stored the message: the guess is unknown either way.
         if (real === undefined || attempt >= 4) throw err;
       }
