@@ -108,13 +108,17 @@ it('the per-IP bucket is one bucket for both replicas: it trips under a burst, a
   expect(allowed).toBeGreaterThan(0);
   expect(allowed).toBeLessThanOrEqual(60 + Math.ceil((Date.now() - t0) / 1000) + IP_LEASE);
 
-  // After a refill, empty the bucket through A only; B, which spent nothing since, is refused too.
+  // After a refill, empty the bucket through A only; B, which spent nothing since, is refused too: at
+  // most after the tokens of a lease it may still hold from the burst (on a slow machine the burst
+  // outlasts a refill, and B may lease that token; a bucket of its own would admit dozens).
   await new Promise((r) => setTimeout(r, 2200));
   let onA = 0;
   while ((await count(a)) === 401) onA++;
   expect(onA).toBeGreaterThanOrEqual(1);
   expect(onA).toBeLessThanOrEqual(4);
-  expect(await count(b)).toBe(429);
+  let onB = 0;
+  while ((await count(b)) === 401 && onB <= IP_LEASE) onB++;
+  expect(onB).toBeLessThanOrEqual(IP_LEASE);
 
   await new Promise((r) => setTimeout(r, 1200));
   expect(await count(b)).toBe(401);
