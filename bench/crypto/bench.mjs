@@ -3,6 +3,11 @@
 // the same workload measured in the same run.
 //
 //   npm run build && node_modules/.bin/node bench/crypto/bench.mjs [devices=400] [messagesPerDevice=10]
+//     [--repeat N] [--profile]
+//
+// --repeat N runs every measurement N times and reports medians; --profile writes V8 CPU profiles of the
+// timed crypto processes and prints where they spend their time. Each drain's rate is set against the raw
+// rate sampled right before and right after that drain.
 //
 // Needs the local Postgres (TEST_PG_ADMIN_URL) and NATS (TEST_NATS_URL) the tests use. Workload: D
 // established sessions (first PreKey message and a business reply already exchanged); each device then
@@ -30,9 +35,18 @@ const pino = require('pino');
 const { Registry } = require('prom-client');
 import { rawRates } from '../shared/raw-signal.mjs';
 
-const args = process.argv.slice(2).filter((a) => a !== '--profile');
+const argv = process.argv.slice(2);
+const repeatAt = argv.indexOf('--repeat');
+// --repeat N: every measurement N times (one and two processes alternating); medians are reported.
+const REPEAT = repeatAt >= 0 ? Math.max(1, Number(argv[repeatAt + 1])) : 1;
+const args = argv.filter(
+  (a, i) => a !== '--profile' && a !== '--repeat' && (repeatAt < 0 || i !== repeatAt + 1),
+);
 const D = Number(args[0] ?? 400);
 const M = Number(args[1] ?? 10);
+// The raw rate is sampled right before and right after each drain (this many ops): on a shared or
+// virtual machine the core's speed drifts within seconds, so a ratio needs a raw rate from the same moments.
+const rawAround = () => rawRates(100, 20, BODY.length);
 // --profile: the timed crypto processes write V8 CPU profiles (main and worker threads), summarised at the end.
 const profileDir = process.argv.includes('--profile') ? mkdtempSync(join(tmpdir(), 'crypto-profile-')) : null;
 const profiledPids = [];
@@ -301,6 +315,7 @@ async function measure(world, processes, workers, devices, label) {
     ),
   );
   let watch = world.watch(`${world.root}.v1.inbound.message.${PN}`, envs.length);
+  const decRaw0 = await rawAround();
   let procs = await world.start(processes, extra, true);
   let pg0 = await world.backendCpu();
   let c0 = cpuSnapshot(procs.map((p) => p.child.pid));
@@ -311,6 +326,7 @@ async function measure(world, processes, workers, devices, label) {
   decCpu.postgres = await world.backendCpuSince(pg0, envs.length);
   const decCounters = await world.counters(procs);
   await world.stop(procs);
+  const decRaw1 = await rawAround();
   // Encrypt phase: D*M outbound requests (one device each).
   const reqs = [];
   for (const d of devices)
@@ -329,6 +345,7 @@ async function measure(world, processes, workers, devices, label) {
   watch = world.watch(`${world.root}.v1.delivery.ciphertext.*.*`, reqs.length, (m) =>
     deliveries.push(JSON.parse(Buffer.from(m.data).toString())),
   );
+  const encRaw0 = await rawAround();
   procs = await world.start(processes, extra, true);
   pg0 = await world.backendCpu();
   c0 = cpuSnapshot(procs.map((p) => p.child.pid));
@@ -339,6 +356,7 @@ async function measure(world, processes, workers, devices, label) {
   encCpu.postgres = await world.backendCpuSince(pg0, reqs.length);
   const encCounters = await world.counters(procs);
   await world.stop(procs);
+  const encRaw1 = await rawAround();
   // Keep the device side in step (and check the ciphertexts really decrypt).
   const byWa = new Map(devices.map((d) => [d.waId, d]));
   for (const c of deliveries) await byWa.get(c.to.wa_id).decrypt(PN, c.type, c.ciphertext);
@@ -348,6 +366,10 @@ async function measure(world, processes, workers, devices, label) {
     workers,
     dec: dec.n / dec.seconds,
     enc: enc.n / enc.seconds,
+    rawDec: (decRaw0.dec + decRaw1.dec) / 2,
+    rawEnc: (encRaw0.enc + encRaw1.enc) / 2,
+    rawDecCpuUs: (decRaw0.decCpuUs + decRaw1.decCpuUs) / 2,
+    rawEncCpuUs: (encRaw0.encCpuUs + encRaw1.encCpuUs) / 2,
     republished: dec.dup + enc.dup,
     decCounters,
     encCounters,
@@ -449,43 +471,50 @@ async function main() {
     await world.stop(procs);
     log(`setup done: ${D} sessions established`);
 
-    // Raw rate measured before and after the service runs (the machine may be shared): the mean is used.
     const load0 = loadavg()[0];
-    const rawA = await rawRates(D, M, BODY.length);
     const cores = availableParallelism();
-    const one = await measure(world, 1, cores, devices, 'one process');
-    const two = await measure(world, 2, Math.max(1, Math.floor(cores / 2)), devices, 'two processes');
-    const rawB = await rawRates(D, M, BODY.length);
-    const mean = (k) => (rawA[k] + rawB[k]) / 2;
-    const raw = {
-      dec: mean('dec'),
-      enc: mean('enc'),
-      decCpuUs: mean('decCpuUs'),
-      encCpuUs: mean('encCpuUs'),
-    };
+    const ones = [];
+    const twos = [];
+    for (let i = 0; i < REPEAT; i++) {
+      ones.push(await measure(world, 1, cores, devices, 'one process'));
+      twos.push(await measure(world, 2, Math.max(1, Math.floor(cores / 2)), devices, 'two processes'));
+    }
+    const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
     const f = (x) => Math.round(x).toLocaleString('en-US').padStart(8);
-    const pct = (x, r) => `${Math.round((100 * x) / r)}%`.padStart(5);
+    const pct = (x) => `${Math.round(100 * x)}%`;
     log('');
-    log('                                       decrypts/s          encrypts/s');
-    log(`raw libsignal, 1 thread, in-memory     ${f(raw.dec)}            ${f(raw.enc)}`);
     log(
-      `   (before / after the service runs)   ${f(rawA.dec)} /${f(rawB.dec)}  ${f(rawA.enc)} /${f(rawB.enc)}`,
+      `Each drain is timed next to the raw one-thread libsignal rate sampled right before and after it; ${REPEAT} run(s), medians (range):`,
     );
-    for (const r of [one, two]) {
-      const per = r.processes;
+    log('                                     decrypts/s   of raw              encrypts/s   of raw');
+    for (const runs of [ones, twos]) {
+      const r0 = runs[0];
+      const per = r0.processes;
+      const decPct = runs.map((r) => r.dec / per / r.rawDec);
+      const encPct = runs.map((r) => r.enc / per / r.rawEnc);
+      const range = (xs) => (xs.length > 1 ? `(${pct(Math.min(...xs))}-${pct(Math.max(...xs))})` : '');
       log(
-        `${r.label} (${r.workers} worker${r.workers > 1 ? 's' : ''} each), total   ${f(r.dec)}            ${f(r.enc)}`,
+        `${r0.label} (${r0.workers} worker${r0.workers > 1 ? 's' : ''} each), total ${f(median(runs.map((r) => r.dec)))}                    ${f(median(runs.map((r) => r.enc)))}`,
       );
       log(
-        `   per process                         ${f(r.dec / per)} ${pct(r.dec / per, raw.dec)}      ${f(r.enc / per)} ${pct(r.enc / per, raw.enc)}   (of raw)`,
+        `   per process                   ${f(median(runs.map((r) => r.dec / per)))}   ${pct(median(decPct)).padStart(4)} ${range(decPct).padEnd(12)}  ${f(median(runs.map((r) => r.enc / per)))}   ${pct(median(encPct)).padStart(4)} ${range(encPct)}`,
+      );
+      log(
+        `   raw libsignal at those moments ${f(median(runs.map((r) => r.rawDec)))}                    ${f(median(runs.map((r) => r.rawEnc)))}`,
       );
     }
+    const one = ones[ones.length - 1];
+    const two = twos[twos.length - 1];
+    const raw = {
+      decCpuUs: median([...ones, ...twos].map((r) => r.rawDecCpuUs)),
+      encCpuUs: median([...ones, ...twos].map((r) => r.rawEncCpuUs)),
+    };
     log('');
     log(
       `load average: ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end (${availableParallelism()} cores)`,
     );
     log(
-      `CPU microseconds per message (during the drain); raw libsignal: decrypt ${Math.round(raw.decCpuUs)}, encrypt ${Math.round(raw.encCpuUs)}:`,
+      `CPU microseconds per message (during the drain, last run); raw libsignal: decrypt ${Math.round(raw.decCpuUs)}, encrypt ${Math.round(raw.encCpuUs)}:`,
     );
     for (const r of [one, two]) {
       log(`  ${r.label}, decrypt: ${JSON.stringify(r.decCpu)}`);
