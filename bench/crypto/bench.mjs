@@ -475,9 +475,15 @@ async function main() {
     const cores = availableParallelism();
     const ones = [];
     const twos = [];
+    const show = (r) =>
+      log(
+        `  run: ${r.label}: ${Math.round(r.dec)} decrypts/s (raw ${Math.round(r.rawDec)}), ${Math.round(r.enc)} encrypts/s (raw ${Math.round(r.rawEnc)})`,
+      );
     for (let i = 0; i < REPEAT; i++) {
       ones.push(await measure(world, 1, cores, devices, 'one process'));
+      show(ones[i]);
       twos.push(await measure(world, 2, Math.max(1, Math.floor(cores / 2)), devices, 'two processes'));
+      show(twos[i]);
     }
     const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
     const f = (x) => Math.round(x).toLocaleString('en-US').padStart(8);

@@ -225,13 +225,11 @@ export class InboundProcessor {
     const found = await Promise.all(
       open.map(async (g) => {
         const key = sessionOf(g.env);
-        const stored = await this.bus.readSubject(
-          'device.envelope',
-          { phone_number_id: key.pn, wa_id: key.waId, device_id: key.deviceId },
-          g.from,
-          g.before,
-        );
+        const tokens = { phone_number_id: key.pn, wa_id: key.waId, device_id: key.deviceId };
         const inBatch = new Set(g.items.map((it) => it.seq));
+        const stored =
+          (await this.bus.readMissing('device.envelope', tokens, g.items, g.from - 1)) ??
+          (await this.bus.readSubject('device.envelope', tokens, g.from, g.before));
         return stored.filter(
           (m) => !inBatch.has(m.streamSeq) && sessionKeyOf(sessionOf(m.payload)) === sessionKeyOf(key),
         );

@@ -166,7 +166,9 @@ describe('per-session order of device envelopes', () => {
   }, 60_000);
 
   it('reads the stream back only when a stamped predecessor is really missing', async () => {
-    const reads = jest.spyOn(bus, 'readSubject');
+    // Stamped envelopes are found along their stamps (direct get by sequence), never by scanning.
+    const scans = jest.spyOn(bus, 'readSubject');
+    const reads = jest.spyOn(bus, 'readChainBack');
     try {
       // The predecessor of q1 is the session's last applied envelope: nothing to read.
       const q1 = await stamped('q1');
@@ -186,10 +188,35 @@ describe('per-session order of device envelopes', () => {
       expect(reads).toHaveBeenCalledTimes(1);
       expect(await s.inbound.process([q4])).toEqual([{ emitted: 1, duplicate: true }]);
       expect(reads).toHaveBeenCalledTimes(1);
+      expect(scans).not.toHaveBeenCalled();
       expect((await inboundBodies()).slice(-5)).toEqual(['q1', 'q2', 'q3', 'q4', 'q5']);
       expect(t.failures).toEqual([]);
     } finally {
       reads.mockRestore();
+      scans.mockRestore();
+    }
+  }, 60_000);
+
+  it('falls back to scanning the subject when a held envelope carries no stamp (an older gateway)', async () => {
+    await reply('r-u');
+    // Published as an older gateway did: no predecessor stamp, held by a process that died.
+    const env = await t.envelope(PN, device, 'u1');
+    const ack = await t.bus.publish(
+      'device.envelope',
+      { phone_number_id: PN, wa_id: device.waId, device_id: device.deviceId },
+      env,
+      { msgId: `${device.waId}.${env.envelope_id}` },
+    );
+    const u2 = await stamped('u2');
+    expect(u2.prev).toBe(ack.seq);
+    const scans = jest.spyOn(bus, 'readSubject');
+    try {
+      expect(await s.inbound.process([u2])).toEqual([{ emitted: 1, duplicate: false }]);
+      expect(scans).toHaveBeenCalledTimes(1);
+      expect((await inboundBodies()).slice(-2)).toEqual(['u1', 'u2']);
+      expect(t.failures).toEqual([]);
+    } finally {
+      scans.mockRestore();
     }
   }, 60_000);
 });

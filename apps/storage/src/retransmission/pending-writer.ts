@@ -198,16 +198,13 @@ export class PendingWriter {
     const open = [...gaps.values()].filter((gap) => !chainsBack(gap.chain, gap.from - 1));
     const found = (
       await Promise.all(
-        open.map(async (gap) =>
-          (
-            await this.bus.readSubject(
-              'delivery.ciphertext',
-              { wa_id: gap.to.wa_id, device_id: gap.to.device_id },
-              gap.from,
-              gap.before,
-            )
-          ).filter((m) => !gap.seqs.has(m.streamSeq)),
-        ),
+        open.map(async (gap) => {
+          const tokens = { wa_id: gap.to.wa_id, device_id: gap.to.device_id };
+          const stored =
+            (await this.bus.readMissing('delivery.ciphertext', tokens, gap.chain, gap.from - 1)) ??
+            (await this.bus.readSubject('delivery.ciphertext', tokens, gap.from, gap.before));
+          return stored.filter((m) => !gap.seqs.has(m.streamSeq));
+        }),
       )
     ).flat();
     if (found.length === 0) return [];

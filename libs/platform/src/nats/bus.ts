@@ -112,7 +112,7 @@ const DEFAULT_RETRY_DELAYS = [200, 1000, 5000, 15000, 30000];
 interface DirectGet {
   getMessage(
     stream: string,
-    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+    query: { seq: number; next_by_subj?: string } | { last_by_subj: string },
   ): Promise<StoredMsg>;
 }
 function directGet(jsm: JetStreamManager): DirectGet {
@@ -404,6 +404,77 @@ export class NatsBus {
     } finally {
       end();
     }
+  }
+
+  /**
+   * Reads stored events of one concrete subject backwards along their predecessor stamps
+   * (PREV_SUBJECT_SEQ_HEADER): the event at `seq`, then the one it names, and so on until a sequence
+   * `known(seq)` says the caller has (or 0). Each step is one direct get by sequence, which costs the
+   * server a lookup by sequence instead of a scan for the subject's next message (that scan grows with
+   * the stream). Returns the events oldest first, and `complete: false` when an event without a stamp
+   * (or one of another subject, or gone) ended the walk early: the caller then reads the rest with
+   * readSubject.
+   */
+  async readChainBack<N extends EventName>(
+    name: N,
+    tokens: TokenValues<N>,
+    seq: number,
+    known: (seq: number) => boolean,
+  ): Promise<{ events: StoredEvent<N>[]; complete: boolean }> {
+    const stream = streamName(this.root, EVENTS[name].stream);
+    const subject = eventSubject(this.root, name, tokens);
+    const events: StoredEvent<N>[] = [];
+    for (let at = seq; at > 0 && !known(at);) {
+      let m: StoredMsg;
+      try {
+        m = await directGet(this.jsm).getMessage(stream, { seq: at });
+      } catch (err) {
+        if (isNotFound(err)) return { events: events.reverse(), complete: false };
+        throw err;
+      }
+      const prev = seqHeader(m.header?.get(PREV_SUBJECT_SEQ_HEADER));
+      if (m.subject !== subject || prev === undefined || prev >= at)
+        return { events: events.reverse(), complete: false };
+      const decoded = decodeJson(m.data);
+      const r = decoded.ok ? EVENTS[name].schema.safeParse(decoded.value) : undefined;
+      if (r?.success)
+        events.push({
+          payload: r.data as EventPayload<N>,
+          subject: m.subject,
+          streamSeq: m.seq,
+          msgId: m.header?.get('Nats-Msg-Id') || undefined,
+        });
+      else this.log.warn({ subject, seq: m.seq }, 'skipped invalid stored event');
+      at = prev;
+    }
+    return { events: events.reverse(), complete: true };
+  }
+
+  /**
+   * The stored events of one subject that a consumer is missing between `cursor` (the last sequence it
+   * applied) and the messages `chain` it holds, found along the chain's predecessor stamps with
+   * readChainBack; oldest first. Null when a message without a stamp leaves the walk incomplete (the
+   * caller then reads the range with readSubject).
+   */
+  async readMissing<N extends EventName>(
+    name: N,
+    tokens: TokenValues<N>,
+    chain: { seq: number; prev?: number }[],
+    cursor: number,
+  ): Promise<StoredEvent<N>[] | null> {
+    const newer = chain.filter((c) => c.seq > cursor);
+    if (newer.some((c) => c.prev === undefined)) return null;
+    const have = new Set(chain.map((c) => c.seq));
+    const known = (seq: number) => seq <= cursor || have.has(seq);
+    const out: StoredEvent<N>[] = [];
+    for (const c of newer.sort((a, b) => b.seq - a.seq)) {
+      if (c.prev === undefined || known(c.prev)) continue;
+      const walk = await this.readChainBack(name, tokens, c.prev, known);
+      if (!walk.complete) return null;
+      for (const e of walk.events) have.add(e.streamSeq);
+      out.push(...walk.events);
+    }
+    return out.sort((a, b) => a.streamSeq - b.streamSeq);
   }
 
   /**
