@@ -172,7 +172,7 @@ class World {
       ];
       const child = spawn(process.execPath, [...prof, join(root, 'dist/apps/crypto/src/main.js')], {
         env: { PATH: process.env.PATH, ...env },
-        stdio: ['ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', process.env.CRYPTO_BENCH_LOGS ? 'inherit' : 'ignore', 'inherit'],
       });
       this.children.add(child);
       if (prof.length) profiledPids.push(child.pid);
