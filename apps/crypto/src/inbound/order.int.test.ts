@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import { NatsBus, PREV_SUBJECT_SEQ_HEADER, SubjectSequencer, systemClock } from '@relay/platform';
+import { NatsBus, PREV_SUBJECT_SEQ_HEADER, SubjectSequencer, directGet, systemClock } from '@relay/platform';
 import { DevicePlaintext, streamName, type DeviceEnvelope } from '@relay/protocol';
 import { CryptoConfigSchema } from '../config';
 import { cryptoDataSource } from '../data-source';
@@ -64,7 +64,7 @@ async function stamped(body: string): Promise<{ env: DeviceEnvelope; seq: number
     { msgId: `${device.waId}.${env.envelope_id}` },
   );
   const jsm = await t.nc.jetstreamManager();
-  const m = await jsm.direct.getMessage(streamName(t.root, 'DEVICE_ENVELOPES'), { seq: ack.seq });
+  const m = await directGet(jsm).getMessage(streamName(t.root, 'DEVICE_ENVELOPES'), { seq: ack.seq });
   return { env, seq: ack.seq, prev: Number(m.header?.get(PREV_SUBJECT_SEQ_HEADER)) };
 }
 

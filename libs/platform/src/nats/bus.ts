@@ -109,13 +109,13 @@ function seqHeader(v: string | undefined): number | undefined {
 const DEFAULT_RETRY_DELAYS = [200, 1000, 5000, 15000, 30000];
 
 /** nats.js implements direct get on its JetStream manager, but the exported interface omits it. */
-interface DirectGet {
+export interface DirectGet {
   getMessage(
     stream: string,
     query: { seq: number; next_by_subj?: string } | { last_by_subj: string },
   ): Promise<StoredMsg>;
 }
-function directGet(jsm: JetStreamManager): DirectGet {
+export function directGet(jsm: JetStreamManager): DirectGet {
   const direct = (jsm as JetStreamManager & { direct?: DirectGet }).direct;
   if (!direct) throw new Error('this nats client has no direct get');
   return direct;

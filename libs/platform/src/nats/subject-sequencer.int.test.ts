@@ -3,7 +3,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { eventSubject, streamName, type EventPayload } from '@relay/protocol';
 import { TEST_NATS_URL, deleteStreams, testSubjectRoot, waitFor } from '@relay/testing';
-import { NatsBus, PREV_SUBJECT_SEQ_HEADER, type EventMeta } from './bus';
+import { NatsBus, PREV_SUBJECT_SEQ_HEADER, directGet, type EventMeta } from './bus';
 import { JetStreamPublishError } from './js-publisher';
 import { ensureStreams } from './streams';
 import { SubjectSequencer } from './subject-sequencer';
@@ -32,7 +32,9 @@ async function stored(waId: string): Promise<{ seq: number; prev: number | undef
   const subject = eventSubject(root, 'device.envelope', session(waId));
   const out: { seq: number; prev: number | undefined; id: string }[] = [];
   for (let seq = 1; ;) {
-    const m = await jsm.direct.getMessage(stream, { seq, next_by_subj: subject }).catch(() => null);
+    const m = await directGet(jsm)
+      .getMessage(stream, { seq, next_by_subj: subject })
+      .catch(() => null);
     if (!m) return out;
     const prev = m.header?.get(PREV_SUBJECT_SEQ_HEADER);
     const id = m.json<{ envelope_id: string }>().envelope_id.replace('envelope-', '');
