@@ -48,11 +48,15 @@ for (const svc of SERVICES) {
     const filter = p.eventFilter(root, name);
     if (def.producers.includes(svc)) pub.push(filter);
   }
-  pub.push('# Events it consumes: its durable pull consumers (create with that filter only, fetch, ack).');
+  pub.push(
+    '# Events it consumes: its durable pull consumers (create with that filter only, or with none where',
+    '# the event takes its whole stream; fetch, ack).',
+  );
   for (const [name, def] of Object.entries(p.EVENTS)) {
     if (def.consumers.includes(svc)) {
       const s = p.streamName(root, def.stream);
       pub.push(`$JS.API.CONSUMER.CREATE.${s}.*.${p.eventFilter(root, name)}`);
+      if (p.consumesWholeStream(name)) pub.push(`$JS.API.CONSUMER.CREATE.${s}.*`);
       consumed.add(s);
     }
   }

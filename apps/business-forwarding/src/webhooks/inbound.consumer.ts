@@ -36,7 +36,12 @@ export class InboundConsumer implements OnApplicationBootstrap, OnApplicationShu
         // Many messages in flight so that, under load, one number's batch (one transaction) grows with
         // the backlog. Acks are not confirmed: the outbox dedupes on the wamid, so a lost ack only means a
         // redelivery that records nothing, and it saves a round trip per message.
-        { durable: 'business-forwarding-inbound', concurrency: 512, ackWaitMs: 10_000, confirmAcks: false },
+        {
+          durable: 'business-forwarding-inbound',
+          concurrency: 512,
+          ackWaitMs: 10_000,
+          confirmAcks: false,
+        },
         (m) => this.batcher.add(m.phone_number_id, m),
       ),
       await this.bus.consume(

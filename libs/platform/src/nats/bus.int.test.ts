@@ -108,6 +108,51 @@ describe('NatsBus on real NATS', () => {
     await handle.stop();
   });
 
+  it("takes a bulk event's whole stream unfiltered, skipping the stream's other events", async () => {
+    const requests: string[] = [];
+    const failures: string[] = [];
+    const all = await bus.consume('outbound.request', { durable: 'bulk-test' }, async (r) => {
+      requests.push(r.wamid);
+    });
+    const some = await bus.consume('outbound.failure', { durable: 'bulk-failures' }, async (f) => {
+      failures.push(f.wamid);
+    });
+    const jsm = await nc.jetstreamManager();
+    const stream = streamName(root, 'OUTBOUND');
+    // No subject filter for the bulk event (NATS then counts its pending by sequence); the rare one keeps its own.
+    expect((await jsm.consumers.info(stream, 'bulk-test')).config.filter_subject ?? '').toBe('');
+    expect((await jsm.consumers.info(stream, 'bulk-failures')).config.filter_subject).toBe(
+      `${root}.v1.outbound.failure.*`,
+    );
+    const at = new Date().toISOString();
+    const pn = { phone_number_id: '4004' };
+    const request = (wamid: string) => ({
+      wamid,
+      phone_number_id: '4004',
+      to: '4915112345678',
+      content: { type: 'text' as const, text: { body: 'hi' } },
+      accepted_at: at,
+    });
+    await bus.publish('outbound.request', pn, request('wamid.BULKBULK0001'));
+    await bus.publish('outbound.failure', pn, {
+      wamid: 'wamid.BULKBULK0001',
+      phone_number_id: '4004',
+      to: '4915112345678',
+      reason: 'no_devices',
+      detail: 'none',
+      failed_at: at,
+    });
+    await bus.publish('outbound.request', pn, request('wamid.BULKBULK0002'));
+    await waitFor(() => requests.length === 2 && failures.length === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(requests).toEqual(['wamid.BULKBULK0001', 'wamid.BULKBULK0002']);
+    expect(failures).toEqual(['wamid.BULKBULK0001']);
+    // The skipped failure was acknowledged, not left pending for redelivery.
+    expect((await jsm.consumers.info(stream, 'bulk-test')).num_ack_pending).toBe(0);
+    await all.stop();
+    await some.stop();
+  });
+
   it('dedupes a re-published event with the same message id', async () => {
     const seen: string[] = [];
     const handle = await bus.consume(

@@ -27,6 +27,8 @@ import {
   parsePayload,
   rpcSubject,
   streamName,
+  SUBJECT_VERSION,
+  consumesWholeStream,
   type EventName,
   type EventPayload,
   type NotifyName,
@@ -302,7 +304,11 @@ export class NatsBus {
       durable_name: opts.durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: opts.deliverPolicy === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
-      filter_subject: eventFilter(this.root, name, ...(opts.filter ?? [])),
+      // None when the event's consumers take the whole stream (consumesWholeStream: why).
+      filter_subject:
+        !opts.filter?.length && consumesWholeStream(name)
+          ? undefined
+          : eventFilter(this.root, name, ...(opts.filter ?? [])),
       ack_wait: (opts.ackWaitMs ?? 30_000) * 1e6,
       max_ack_pending: Math.max(1000, (opts.concurrency ?? 1) * 4),
       max_deliver: -1,
@@ -358,6 +364,13 @@ export class NatsBus {
     confirmAck = true,
   ): Promise<void> {
     const end = this.latency.startTimer({ name });
+    if (!m.subject.startsWith(`${this.root}.${SUBJECT_VERSION}.${name}.`)) {
+      // Another event of an unfiltered consumer's stream (consumesWholeStream).
+      m.ack();
+      this.processed.inc({ subject_kind: 'event', name, outcome: 'skipped' });
+      end();
+      return;
+    }
     const meta: EventMeta = {
       subject: m.subject,
       streamSeq: m.seq,
@@ -520,12 +533,28 @@ export class NatsBus {
   private async ensureConsumer(stream: string, config: Partial<ConsumerConfig>): Promise<void> {
     const durable = config.durable_name ?? '';
     try {
-      await this.jsm.consumers.info(stream, durable);
-      await this.jsm.consumers.update(stream, durable, {
-        ack_wait: config.ack_wait,
-        max_ack_pending: config.max_ack_pending,
-        filter_subject: config.filter_subject,
-      });
+      const info = await this.jsm.consumers.info(stream, durable);
+      const update = { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending };
+      const had = info.config.filter_subject ?? '';
+      const wanted = config.filter_subject ?? '';
+      if (had === wanted) {
+        await this.jsm.consumers.update(stream, durable, {
+          ...update,
+          filter_subject: config.filter_subject,
+        });
+        return;
+      }
+      try {
+        await this.jsm.consumers.update(stream, durable, { ...update, filter_subject: wanted });
+      } catch (err) {
+        // A server before NATS 2.10 cannot change a durable's filter: the old one selects the same
+        // messages (only slower on a deep backlog); recreating the consumer would lose its position.
+        this.log.warn(
+          { stream, durable, filter: had, wanted, err: (err as Error).message },
+          'kept the consumer filter the server would not change',
+        );
+        await this.jsm.consumers.update(stream, durable, update);
+      }
     } catch (err) {
       if (!isNotFound(err)) throw err;
       await this.jsm.consumers.add(stream, config);

@@ -10,6 +10,11 @@ export interface EventDef<S extends z.ZodType = z.ZodType> {
   readonly description: string;
   readonly producers: readonly ServiceName[];
   readonly consumers: readonly ServiceName[];
+  /**
+   * The stream's bulk event: its consumers read the whole stream without a subject filter and skip
+   * the stream's other events (which must be rare next to it). See consumesWholeStream.
+   */
+  readonly bulk?: boolean;
 }
 
 /** A request/reply query over core NATS, answered by one member of the responder's queue group. */

@@ -49,6 +49,7 @@ export const EVENTS = {
     description: 'A decrypted user message for a business (integrators may subscribe).',
     producers: ['crypto'],
     consumers: ['storage', 'business-forwarding'],
+    bulk: true,
   }),
   'inbound.failure': event({
     stream: 'INBOUND',
@@ -65,6 +66,7 @@ export const EVENTS = {
     description: 'A message a business sent through the API, accepted and assigned a wamid.',
     producers: ['business-forwarding'],
     consumers: ['crypto', 'storage'],
+    bulk: true,
   }),
   'outbound.failure': event({
     stream: 'OUTBOUND',
