@@ -64,6 +64,23 @@ async function dbSize(url) {
   return Number(r.rows[0].n);
 }
 
+/**
+ * The Postgres backends of this database by application_name (each service names its pool), so that
+ * Postgres CPU can be told per service. Refreshed before each sample: pools may open connections.
+ */
+const backends = new Map();
+async function refreshBackends(url) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const r = await c.query(
+    'SELECT pid, application_name AS app FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+  );
+  await c.end();
+  backends.clear();
+  for (const { pid, app } of r.rows) backends.set(app, [...(backends.get(app) ?? []), Number(pid)]);
+}
+const backendsOf = (app) => () => [...backends].filter(([a]) => a.startsWith(app)).flatMap(([, p]) => p);
+
 /** Calls fn(i) for i in [0, n) at `rate` per second in 10 ms ticks, for `seconds`. */
 async function paced(rate, seconds, fn) {
   const start = Date.now();
@@ -152,11 +169,16 @@ async function main() {
       storage: () => relay.pids('storage'),
       'nats-server (shared)': () => pidsNamed('nats-server'),
       'postgres (all backends, shared)': () => pidsNamed('postgres'),
+      '  of which gateway queries': backendsOf('gateway'),
+      '  of which business-forwarding queries': backendsOf('business-forwarding'),
+      '  of which crypto queries': backendsOf('crypto'),
+      '  of which storage queries': backendsOf('storage'),
       'bench (load generator)': () => [process.pid],
     });
     log(`window: ${cfg.seconds} s at ${cfg.rate}/s each way`);
     // The same groups over window + drain: the CPU each process spent per delivered message.
     const whole = new ProcSampler(sampler.groups);
+    await refreshBackends(db.url);
     sampler.start();
     whole.start();
     const t0 = Date.now();
@@ -165,6 +187,7 @@ async function main() {
       paced(cfg.rate, cfg.seconds, (i) => biz.sendTo(devs.waIdOf(i), devs.businessOf(i), i)),
     ]);
     const windowSecs = (Date.now() - t0) / 1000;
+    await refreshBackends(db.url);
     const usage = sampler.stop();
     const backlogAtWindowEnd = await backlog(TEST_NATS_URL, subjectRoot, biz).catch((e) => ({
       error: e.message,
@@ -180,6 +203,7 @@ async function main() {
       if (arrivals() > last) [last, lastProgress] = [arrivals(), Date.now()];
     }
     const drainSeconds = (Date.now() - t0) / 1000 - windowSecs;
+    await refreshBackends(db.url);
     const wholeUsage = whole.stop();
     const size1 = await dbSize(db.url);
     // Sustained rate: delivered messages over the time from the window's start to the last arrival.

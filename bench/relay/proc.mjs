@@ -57,8 +57,10 @@ export class ProcSampler {
     const out = {};
     for (const [name, pids] of Object.entries(this.groups)) {
       const list = pids();
+      const perPid = new Map(list.map((p) => [p, cpuSeconds(p)]));
       out[name] = {
-        cpu: list.reduce((a, p) => a + cpuSeconds(p), 0),
+        cpu: [...perPid.values()].reduce((a, c) => a + c, 0),
+        perPid,
         rss: list.reduce((a, p) => a + memory(p).rssMiB, 0),
       };
     }
@@ -83,13 +85,19 @@ export class ProcSampler {
     const now = this.read();
     const m1 = machineCpu();
     const rows = {};
-    for (const [name, v] of Object.entries(now))
+    for (const [name, v] of Object.entries(now)) {
+      // Per process: one that exited meanwhile drops out (its CPU can no longer be read) instead of
+      // making the difference negative; one that started meanwhile counts from zero.
+      const before = this.c0[name]?.perPid ?? new Map();
+      let cpu = 0;
+      for (const [pid, c] of v.perPid) cpu += Math.max(0, c - (before.get(pid) ?? 0));
       rows[name] = {
-        cpuSeconds: v.cpu - (this.c0[name]?.cpu ?? 0),
-        cpuPercentOfOneCore: (100 * (v.cpu - (this.c0[name]?.cpu ?? 0))) / secs,
+        cpuSeconds: cpu,
+        cpuPercentOfOneCore: (100 * cpu) / secs,
         rssMiB: v.rss,
         peakRssMiB: Math.max(this.peak.get(name) ?? 0, v.rss),
       };
+    }
     const machineBusy = (100 * (m1.busy - this.m0.busy)) / (m1.total - this.m0.total);
     return { rows, machineBusyPercent: machineBusy };
   }
