@@ -72,23 +72,29 @@ export class WebhookDispatcher implements OnApplicationBootstrap, BeforeApplicat
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      let started = 0;
+      let full = false;
       try {
-        started = await this.claimAndStart();
+        full = await this.claimAndStart();
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'webhook claim failed');
       }
-      if (started === 0) await this.signal.wait(this.config.WEBHOOK_POLL_MS);
+      // Claim again at once only after a round cut short by its limit (more may be due). Otherwise
+      // everything due was claimed, and the next round waits for new events, a freed slot or the poll:
+      // an immediate empty round after every busy one was half of all claims, each a scan over the
+      // pending partitions (measured: ~2 claim rounds per event at low load).
+      if (!full) await this.signal.wait(this.config.WEBHOOK_POLL_MS);
     }
   }
 
-  private async claimAndStart(): Promise<number> {
+  /** Claims and starts what is due; true when the claim was cut short by its limit. */
+  private async claimAndStart(): Promise<boolean> {
     const free = this.config.WEBHOOK_WORKERS - this.inflight.size;
-    if (free <= 0) return 0;
+    if (free <= 0) return false;
     const now = this.clock.now();
+    const limit = Math.min(CLAIM_MAX, free * this.config.WEBHOOK_MAX_EVENTS_PER_POST);
     const claimed = await this.outbox.claim(
       now,
-      Math.min(CLAIM_MAX, free * this.config.WEBHOOK_MAX_EVENTS_PER_POST),
+      limit,
       this.leaseUntil(now),
       this.owner,
       this.perEndpoint,
@@ -128,7 +134,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, BeforeApplicat
       }
     }
     await this.outbox.release(skipped, this.owner);
-    return started;
+    return started > 0 && claimed.length >= limit;
   }
 
   /**
