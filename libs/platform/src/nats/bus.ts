@@ -319,6 +319,8 @@ export class NatsBus {
     const messages = await consumer.consume({ max_messages: Math.max(16, concurrency * 2) });
     this.consumers.add(messages);
     const delays = opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
+    // Subjects of this event; an unfiltered consumer also receives its stream's other events.
+    const prefix = `${this.root}.${SUBJECT_VERSION}.${name}.`;
     const active = new Set<Promise<void>>();
     // One timer for all in-flight messages (a timer per message cost more than the signals themselves).
     const working = new Set<JsMsg>();
@@ -334,10 +336,12 @@ export class NatsBus {
           continue;
         }
         if (ticker) working.add(m);
-        const p = this.handleEvent(name, m, handler, delays, opts.confirmAcks !== false).finally(() => {
-          active.delete(p);
-          working.delete(m);
-        });
+        const p = this.handleEvent(name, prefix, m, handler, delays, opts.confirmAcks !== false).finally(
+          () => {
+            active.delete(p);
+            working.delete(m);
+          },
+        );
         active.add(p);
         this.track(p);
         if (active.size >= concurrency) await Promise.race(active);
@@ -358,13 +362,14 @@ export class NatsBus {
 
   private async handleEvent<N extends EventName>(
     name: N,
+    prefix: string,
     m: JsMsg,
     handler: (payload: EventPayload<N>, meta: EventMeta) => Promise<void>,
     delays: number[],
     confirmAck = true,
   ): Promise<void> {
     const end = this.latency.startTimer({ name });
-    if (!m.subject.startsWith(`${this.root}.${SUBJECT_VERSION}.${name}.`)) {
+    if (!m.subject.startsWith(prefix)) {
       // Another event of an unfiltered consumer's stream (consumesWholeStream).
       m.ack();
       this.processed.inc({ subject_kind: 'event', name, outcome: 'skipped' });
@@ -448,16 +453,8 @@ export class NatsBus {
       const prev = seqHeader(m.header?.get(PREV_SUBJECT_SEQ_HEADER));
       if (m.subject !== subject || prev === undefined || prev >= at)
         return { events: events.reverse(), complete: false };
-      const decoded = decodeJson(m.data);
-      const r = decoded.ok ? EVENTS[name].schema.safeParse(decoded.value) : undefined;
-      if (r?.success)
-        events.push({
-          payload: r.data as EventPayload<N>,
-          subject: m.subject,
-          streamSeq: m.seq,
-          msgId: m.header?.get('Nats-Msg-Id') || undefined,
-        });
-      else this.log.warn({ subject, seq: m.seq }, 'skipped invalid stored event');
+      const e = this.storedEvent(name, m);
+      if (e) events.push(e);
       at = prev;
     }
     return { events: events.reverse(), complete: true };
@@ -514,20 +511,26 @@ export class NatsBus {
       }
       if (m.seq >= beforeSeq) break;
       seq = m.seq + 1;
-      const decoded = decodeJson(m.data);
-      const r = decoded.ok ? EVENTS[name].schema.safeParse(decoded.value) : undefined;
-      if (!r?.success) {
-        this.log.warn({ subject, seq: m.seq }, 'skipped invalid stored event');
-        continue;
-      }
-      out.push({
-        payload: r.data as EventPayload<N>,
-        subject: m.subject,
-        streamSeq: m.seq,
-        msgId: m.header?.get('Nats-Msg-Id') || undefined,
-      });
+      const e = this.storedEvent(name, m);
+      if (e) out.push(e);
     }
     return out;
+  }
+
+  /** A message read back by direct get as a validated event; undefined (logged) when it is invalid. */
+  private storedEvent<N extends EventName>(name: N, m: StoredMsg): StoredEvent<N> | undefined {
+    const decoded = decodeJson(m.data);
+    const r = decoded.ok ? EVENTS[name].schema.safeParse(decoded.value) : undefined;
+    if (!r?.success) {
+      this.log.warn({ subject: m.subject, seq: m.seq }, 'skipped invalid stored event');
+      return undefined;
+    }
+    return {
+      payload: r.data as EventPayload<N>,
+      subject: m.subject,
+      streamSeq: m.seq,
+      msgId: m.header?.get('Nats-Msg-Id') || undefined,
+    };
   }
 
   private async ensureConsumer(stream: string, config: Partial<ConsumerConfig>): Promise<void> {
