@@ -16,6 +16,7 @@ import { BundleService } from './bundle/bundle.service';
 import { EraseService } from './erase/erase.service';
 import type { SignalEngine } from './signal/worker-pool';
 import { CryptoMetrics } from './common/metrics';
+import type { ProcessorDeps } from './common/processor-deps';
 
 /** The crypto service's object graph (composition root), built once per process. */
 export class CryptoServices {
@@ -24,6 +25,8 @@ export class CryptoServices {
   readonly keys: KeysRepository;
   readonly outbox: OutboxRepository;
   readonly prekeys: PreKeyRepository;
+  /** What the processors share (a test builds a second processor on the same graph). */
+  readonly processorDeps: ProcessorDeps;
   readonly inbound: InboundProcessor;
   readonly outbound: OutboundProcessor;
   readonly provisioning: ProvisioningService;
@@ -45,29 +48,19 @@ export class CryptoServices {
     this.keys = new KeysRepository(this.vault);
     this.outbox = new OutboxRepository(this.vault);
     this.prekeys = new PreKeyRepository(this.vault);
-    const batch = new SessionBatch(engine, this.sessions, this.keys);
-    this.inbound = new InboundProcessor(
+    const deps: ProcessorDeps = {
       ds,
       bus,
-      this.sessions,
-      this.keys,
-      this.outbox,
-      batch,
+      sessions: this.sessions,
+      keys: this.keys,
+      outbox: this.outbox,
+      batch: new SessionBatch(engine, this.sessions, this.keys),
       clock,
-      log,
       metrics,
-    );
-    this.outbound = new OutboundProcessor(
-      ds,
-      bus,
-      this.sessions,
-      this.keys,
-      this.outbox,
-      batch,
-      clock,
-      config.GATEWAY_RPC_TIMEOUT_MS,
-      metrics,
-    );
+    };
+    this.processorDeps = deps;
+    this.inbound = new InboundProcessor(deps, log);
+    this.outbound = new OutboundProcessor(deps, config.GATEWAY_RPC_TIMEOUT_MS);
     const pools = { poolSize: config.PREKEY_POOL_SIZE, threshold: config.PREKEY_REFILL_THRESHOLD };
     this.provisioning = new ProvisioningService(ds, engine, this.prekeys, this.vault, pools, log);
     this.maintenance = new KeyMaintenance(

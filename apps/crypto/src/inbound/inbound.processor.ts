@@ -1,4 +1,4 @@
-import type { DataSource, QueryRunner } from 'typeorm';
+import type { QueryRunner } from 'typeorm';
 import {
   DevicePlaintext,
   MAX_CIPHERTEXT_BYTES,
@@ -7,23 +7,16 @@ import {
   type InboundFailure,
   type InboundMessage,
 } from '@relay/protocol';
-import { chainsBack, type NatsBus } from '@relay/platform';
+import { chainsBack } from '@relay/platform';
 import type { Logger } from 'pino';
-import type { Clock } from '@relay/platform';
 import { inTransaction } from '../common/sql';
 import { publishAll } from '../common/publisher';
-import type { SessionBatch, SessionWork } from '../common/session-batch';
+import type { SessionWork } from '../common/session-batch';
 import type { OpResult } from '../signal/protocol';
-import type { KeysRepository } from '../store/keys.repository';
-import type { OutboxEvent, OutboxRepository } from '../store/outbox.repository';
-import {
-  sessionKeyOf,
-  type SessionKey,
-  type SessionRepository,
-  type SessionState,
-} from '../store/session.repository';
+import type { OutboxEvent } from '../store/outbox.repository';
+import { sessionKeyOf, type SessionKey, type SessionState } from '../store/session.repository';
 import { identityKeyHash, inboundFailureMsgId, inboundWamid } from './ids';
-import { CryptoMetrics } from '../common/metrics';
+import type { ProcessorDeps } from '../common/processor-deps';
 
 interface Item {
   env: DeviceEnvelope;
@@ -70,15 +63,8 @@ const sessionOf = (env: DeviceEnvelope): SessionKey => ({
  */
 export class InboundProcessor {
   constructor(
-    private readonly ds: DataSource,
-    private readonly bus: NatsBus,
-    private readonly sessions: SessionRepository,
-    private readonly keys: KeysRepository,
-    private readonly outbox: OutboxRepository,
-    private readonly batch: SessionBatch,
-    private readonly clock: Clock,
+    private readonly d: ProcessorDeps,
     private readonly log: Logger,
-    private readonly metrics = new CryptoMetrics(),
   ) {}
 
   async process(inputs: InboundInput[]): Promise<InboundOutcome[]> {
@@ -86,13 +72,13 @@ export class InboundProcessor {
     const direct: OutboxEvent[] = [];
     for (const it of items) this.check(it, direct);
     const live = items.filter((it) => it.bytes);
-    await this.keys.warm(live.map((it) => it.env.phone_number_id));
+    await this.d.keys.warm(live.map((it) => it.env.phone_number_id));
     const out = live.length
-      ? await inTransaction(this.ds, (r) => this.decryptAll(r, live))
+      ? await inTransaction(this.d.ds, (r) => this.decryptAll(r, live))
       : { events: [], direct: [], duplicates: new Set<string>(), readBack: 0, replayed: 0 };
     const duplicates = out.duplicates;
     const all = [...direct, ...out.direct, ...out.events];
-    await publishAll(this.bus, all);
+    await publishAll(this.d.bus, all);
     this.count(all, out);
     const emitted = new Map<string, number>();
     for (const e of all) emitted.set(e.source, (emitted.get(e.source) ?? 0) + 1);
@@ -109,13 +95,13 @@ export class InboundProcessor {
   }
 
   private async decryptAll(runner: QueryRunner, inputs: Item[]) {
-    const identities = await this.keys.identities(
+    const identities = await this.d.keys.identities(
       runner,
       inputs.map((it) => it.env.phone_number_id),
     );
     // Lock first, then look in the outbox: a concurrent process that held the lock has committed by now.
-    const locking = this.metrics.lockWait.startTimer({ direction: 'inbound' });
-    const states = await this.sessions.lock(
+    const locking = this.d.metrics.lockWait.startTimer({ direction: 'inbound' });
+    const states = await this.d.sessions.lock(
       runner,
       inputs.map((it) => sessionOf(it.env)).filter((k) => identities.has(k.pn)),
     );
@@ -125,7 +111,7 @@ export class InboundProcessor {
     const filled = await this.catchUp(inputs, states, direct);
     // Stream order is each session's order (one subject per session).
     const items = [...inputs, ...filled].sort((a, b) => a.seq - b.seq);
-    const done = await this.outbox.find(
+    const done = await this.d.outbox.find(
       runner,
       items.map((it) => it.wamid),
     );
@@ -166,7 +152,7 @@ export class InboundProcessor {
     }
     const list = [...works.values()];
     for (const w of list) w.cursor = w.items[w.items.length - 1].seq;
-    const results = await this.batch.run(runner, list, identities, states);
+    const results = await this.d.batch.run(runner, list, identities, states);
     list.forEach((w, i) =>
       results[i].results.forEach((r, j) => {
         const e = this.toEvent(w.items[j], r);
@@ -174,8 +160,8 @@ export class InboundProcessor {
         else if (!w.items[j].filled) duplicates.add(w.items[j].wamid);
       }),
     );
-    await this.batch.persist(runner, list, results, states);
-    await this.outbox.insert(runner, fresh);
+    await this.d.batch.persist(runner, list, results, states);
+    await this.d.outbox.insert(runner, fresh);
     return {
       events: [...replayed, ...fresh],
       direct,
@@ -189,7 +175,7 @@ export class InboundProcessor {
     published: OutboxEvent[],
     out: { duplicates: Set<string>; readBack: number; replayed: number },
   ) {
-    const m = this.metrics;
+    const m = this.d.metrics;
     const fresh = published.length - out.replayed;
     const failed = published.filter((e) => e.name === 'inbound.failure').length;
     m.envelopes.inc({ outcome: 'decrypted' }, Math.max(0, fresh - failed));
@@ -221,15 +207,15 @@ export class InboundProcessor {
       gaps.set(k, g);
     }
     const open = [...gaps.values()].filter((g) => !chainsBack(g.items, g.from - 1));
-    this.metrics.readBacks.inc(open.length);
+    this.d.metrics.readBacks.inc(open.length);
     const found = await Promise.all(
       open.map(async (g) => {
         const key = sessionOf(g.env);
         const tokens = { phone_number_id: key.pn, wa_id: key.waId, device_id: key.deviceId };
         const inBatch = new Set(g.items.map((it) => it.seq));
         const stored =
-          (await this.bus.readMissing('device.envelope', tokens, g.items, g.from - 1)) ??
-          (await this.bus.readSubject('device.envelope', tokens, g.from, g.before));
+          (await this.d.bus.readMissing('device.envelope', tokens, g.items, g.from - 1)) ??
+          (await this.d.bus.readSubject('device.envelope', tokens, g.from, g.before));
         return stored.filter(
           (m) => !inBatch.has(m.streamSeq) && sessionKeyOf(sessionOf(m.payload)) === sessionKeyOf(key),
         );
@@ -305,7 +291,7 @@ export class InboundProcessor {
       from: it.env.from,
       reason,
       detail: detail.slice(0, 512),
-      failed_at: this.clock.now().toISOString(),
+      failed_at: this.d.clock.now().toISOString(),
     };
     return this.event(it, 'inbound.failure', inboundFailureMsgId(it.wamid), payload);
   }

@@ -6,7 +6,6 @@ import { NatsBus, systemClock } from '@relay/platform';
 import { DevicePlaintext, type OutboundRequest } from '@relay/protocol';
 import { TEST_NATS_URL } from '@relay/testing';
 import { busPublisher, type EventPublisher } from '../common/publisher';
-import { SessionBatch } from '../common/session-batch';
 import { CryptoConfigSchema } from '../config';
 import { cryptoDataSource } from '../data-source';
 import { CryptoServices } from '../services';
@@ -65,18 +64,7 @@ async function startProc(): Promise<Proc> {
   const engine = new SignalWorkerPool(1);
   const s = new CryptoServices(ds, bus, engine, config, systemClock, log);
   const outage = new Outage(busPublisher(bus));
-  const outbound = new OutboundProcessor(
-    ds,
-    bus,
-    s.sessions,
-    s.keys,
-    s.outbox,
-    new SessionBatch(engine, s.sessions, s.keys),
-    systemClock,
-    config.GATEWAY_RPC_TIMEOUT_MS,
-    s.metrics,
-    outage,
-  );
+  const outbound = new OutboundProcessor(s.processorDeps, config.GATEWAY_RPC_TIMEOUT_MS, outage);
   const p = { ds, nc, bus, engine, s, outage, outbound };
   procs.push(p);
   return p;

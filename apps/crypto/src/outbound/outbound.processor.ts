@@ -1,4 +1,4 @@
-import type { DataSource, QueryRunner } from 'typeorm';
+import type { QueryRunner } from 'typeorm';
 import {
   RpcError,
   type DeviceCiphertext,
@@ -7,16 +7,13 @@ import {
   type OutboundRequest,
   type PreKeyBundle,
 } from '@relay/protocol';
-import type { Clock, NatsBus } from '@relay/platform';
 import { inTransaction, withRunner } from '../common/sql';
 import { busPublisher, type EventPublisher } from '../common/publisher';
-import { CryptoMetrics } from '../common/metrics';
-
-import type { SessionBatch, SessionWork } from '../common/session-batch';
+import type { ProcessorDeps } from '../common/processor-deps';
+import type { SessionWork } from '../common/session-batch';
 import type { BundleInput, ChainOp } from '../signal/protocol';
-import type { KeysRepository } from '../store/keys.repository';
-import type { OutboxEvent, OutboxRepository } from '../store/outbox.repository';
-import { sessionKeyOf, type SessionKey, type SessionRepository } from '../store/session.repository';
+import type { OutboxEvent } from '../store/outbox.repository';
+import { sessionKeyOf, type SessionKey } from '../store/session.repository';
 
 /** What a batch's transaction leaves to publish after the commit. */
 interface Encrypted {
@@ -71,16 +68,9 @@ export function toBundleInput(b: PreKeyBundle): BundleInput {
  */
 export class OutboundProcessor {
   constructor(
-    private readonly ds: DataSource,
-    private readonly bus: NatsBus,
-    private readonly sessions: SessionRepository,
-    private readonly keys: KeysRepository,
-    private readonly outbox: OutboxRepository,
-    private readonly batch: SessionBatch,
-    private readonly clock: Clock,
+    private readonly d: ProcessorDeps,
     private readonly rpcTimeoutMs: number,
-    private readonly metrics = new CryptoMetrics(),
-    private readonly publisher: EventPublisher = busPublisher(bus),
+    private readonly publisher: EventPublisher = busPublisher(d.bus),
   ) {}
 
   /** Ciphertexts this process committed and is publishing (until marked): msgId -> that publish. */
@@ -88,8 +78,8 @@ export class OutboundProcessor {
 
   async process(requests: OutboundRequest[]): Promise<(number | Error)[]> {
     const items: Item[] = requests.map((req) => ({ req, source: `out:${req.wamid}`, targets: [] }));
-    const known = await withRunner(this.ds, (r) =>
-      this.sessions.devicesWithSession(
+    const known = await withRunner(this.d.ds, (r) =>
+      this.d.sessions.devicesWithSession(
         r,
         items.map((it) => ({ pn: it.req.phone_number_id, waId: it.req.to })),
       ),
@@ -103,7 +93,7 @@ export class OutboundProcessor {
           return;
         }
         try {
-          const res = await this.bus.request(
+          const res = await this.d.bus.request(
             'gateway.device_bundles',
             { wa_id: it.req.to, phone_number_id: it.req.phone_number_id },
             this.rpcTimeoutMs,
@@ -116,9 +106,9 @@ export class OutboundProcessor {
       }),
     );
     const live = items.filter((it) => !errors.has(it));
-    await this.keys.warm(live.map((it) => it.req.phone_number_id));
+    await this.d.keys.warm(live.map((it) => it.req.phone_number_id));
     const out: Encrypted = live.length
-      ? await inTransaction(this.ds, (r) => this.encryptAll(r, live))
+      ? await inTransaction(this.d.ds, (r) => this.encryptAll(r, live))
       : { events: [], direct: [], caught: new Set(), unpublished: new Set() };
     const all = [...out.events, ...out.direct];
     // Batches publish independently and a failure is not retried here: the batch fails (its inputs are
@@ -144,7 +134,7 @@ export class OutboundProcessor {
     for (const id of mark) this.inFlight.set(id, published);
     try {
       await published;
-      await withRunner(this.ds, (r) => this.outbox.markPublished(r, mark));
+      await withRunner(this.d.ds, (r) => this.d.outbox.markPublished(r, mark));
     } finally {
       for (const id of mark) if (this.inFlight.get(id) === published) this.inFlight.delete(id);
     }
@@ -166,12 +156,12 @@ export class OutboundProcessor {
       else own.push(e);
     }
     await Promise.all([own.length > 0 ? this.publisher.publish(own) : undefined, ...waiting]);
-    this.metrics.republished.inc({ direction: 'outbound' }, own.length);
+    this.d.metrics.republished.inc({ direction: 'outbound' }, own.length);
     return new Set(own.map((e) => e.msgId));
   }
 
   private async encryptAll(runner: QueryRunner, items: Item[]): Promise<Encrypted> {
-    const identities = await this.keys.identities(
+    const identities = await this.d.keys.identities(
       runner,
       items.map((it) => it.req.phone_number_id),
     );
@@ -180,10 +170,10 @@ export class OutboundProcessor {
         ? it.targets.map((t) => ({ pn: it.req.phone_number_id, waId: it.req.to, deviceId: t.deviceId }))
         : [],
     );
-    const locking = this.metrics.lockWait.startTimer({ direction: 'outbound' });
-    const states = await this.sessions.lock(runner, keys);
+    const locking = this.d.metrics.lockWait.startTimer({ direction: 'outbound' });
+    const states = await this.d.sessions.lock(runner, keys);
     locking();
-    const { done, unpublished, behind } = await this.outbox.lookup(
+    const { done, unpublished, behind } = await this.d.outbox.lookup(
       runner,
       items.map((it) => it.source),
       keys,
@@ -205,7 +195,7 @@ export class OutboundProcessor {
       if (prior || seen.has(it.source)) {
         if (prior && !seen.has(it.source)) {
           events.push(...prior);
-          this.metrics.republished.inc({ direction: 'outbound' }, prior.length);
+          this.d.metrics.republished.inc({ direction: 'outbound' }, prior.length);
         }
         seen.add(it.source);
         continue;
@@ -239,7 +229,7 @@ export class OutboundProcessor {
       pending.add(it);
     }
     const list = [...works.values()];
-    const results = await this.batch.run(runner, list, identities, states);
+    const results = await this.d.batch.run(runner, list, identities, states);
     const caught = await catchingUp;
     const produced = new Map<Item, number>();
     list.forEach((w, i) =>
@@ -258,10 +248,10 @@ export class OutboundProcessor {
           : this.failure(it, 'bundle_unavailable', 'no device session could be established'),
       );
     }
-    await this.batch.persist(runner, list, results, states);
-    await this.outbox.insert(runner, fresh);
+    await this.d.batch.persist(runner, list, results, states);
+    await this.d.outbox.insert(runner, fresh);
     // Only when something was behind: no statement in the usual case.
-    await this.outbox.markPublished(runner, [...caught]);
+    await this.d.outbox.markPublished(runner, [...caught]);
     for (const e of fresh) unpublished.add(e.msgId);
     return { events: [...events, ...fresh], direct, caught, unpublished };
   }
@@ -273,7 +263,7 @@ export class OutboundProcessor {
       to: { wa_id: it.req.to, device_id: deviceId },
       type,
       ciphertext: Buffer.from(ct).toString('base64'),
-      created_at: this.clock.now().toISOString(),
+      created_at: this.d.clock.now().toISOString(),
     };
     return {
       msgId: `${it.req.wamid}.${it.req.to}.${deviceId}`,
@@ -293,7 +283,7 @@ export class OutboundProcessor {
       to: it.req.to,
       reason,
       detail,
-      failed_at: this.clock.now().toISOString(),
+      failed_at: this.d.clock.now().toISOString(),
     };
     return {
       msgId: `${it.req.wamid}.failure`,
