@@ -22,10 +22,12 @@ import {
   serviceEnv,
   testSubjectRoot,
   type TestDatabase,
+  waitFor,
 } from '@relay/testing';
 import { AppModule } from '../app.module';
 import { StorageConfigSchema } from '../config';
 import { migrateExtra, storageDataSource } from '../data-source';
+import { registered } from './events';
 
 export const masterKeySpec = () => `m1:${randomBytes(32).toString('base64')}`;
 
@@ -78,6 +80,19 @@ export class StorageHarness {
       new Registry(),
     );
     return new StorageHarness(root, db, regions, env, producer, nc);
+  }
+
+  /** A started service (on `clock`) with one registered number: the retransmission tests' world. */
+  static async withNumber(label: string, clock: Clock, pn: string): Promise<StorageHarness> {
+    const h = await StorageHarness.create(label);
+    await h.start(clock);
+    await h.producer.publish(
+      'business.number_registered',
+      { phone_number_id: pn },
+      registered(pn, clock.now()),
+    );
+    await waitFor(() => h.count('default', 'numbers'));
+    return h;
   }
 
   /** Starts the service in-process (its streams are provisioned on start). */

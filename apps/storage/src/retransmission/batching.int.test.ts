@@ -1,7 +1,7 @@
 import { waitFor } from '@relay/testing';
 import type { PendingItem } from '@relay/protocol';
 import { FakeClock, StorageHarness } from '../__fixtures__/harness';
-import { ciphertext, newNumberId, newWaId, outbound, registered } from '../__fixtures__/events';
+import { ciphertext, newNumberId, newWaId, outbound } from '../__fixtures__/events';
 import { StorageDatabases } from '../db/storage-databases';
 
 let h: StorageHarness;
@@ -9,14 +9,7 @@ const clock = new FakeClock(new Date('2026-03-01T10:00:00Z'));
 const pn = newNumberId();
 
 beforeAll(async () => {
-  h = await StorageHarness.create('batch');
-  await h.start(clock);
-  await h.producer.publish(
-    'business.number_registered',
-    { phone_number_id: pn },
-    registered(pn, clock.now()),
-  );
-  await waitFor(() => h.count('default', 'numbers'));
+  h = await StorageHarness.withNumber('batch', clock, pn);
 });
 afterAll(() => h?.close());
 

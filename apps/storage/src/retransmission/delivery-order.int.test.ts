@@ -2,7 +2,7 @@ import { SubjectSequencer } from '@relay/platform';
 import { streamName, type EventPayload } from '@relay/protocol';
 import { waitFor } from '@relay/testing';
 import { FakeClock, StorageHarness } from '../__fixtures__/harness';
-import { ciphertext, newNumberId, newWaId, outbound, registered } from '../__fixtures__/events';
+import { ciphertext, newNumberId, newWaId, outbound } from '../__fixtures__/events';
 
 // A device's queue follows the DELIVERY stream order even when a ciphertext is held by a storage
 // process that died: the test plays that process (it pulls one message from storage's durable consumer
@@ -12,14 +12,7 @@ const clock = new FakeClock(new Date('2026-03-01T10:00:00Z'));
 const pn = newNumberId();
 
 beforeAll(async () => {
-  h = await StorageHarness.create('dlvorder');
-  await h.start(clock);
-  await h.producer.publish(
-    'business.number_registered',
-    { phone_number_id: pn },
-    registered(pn, clock.now()),
-  );
-  await waitFor(() => h.count('default', 'numbers'));
+  h = await StorageHarness.withNumber('dlvorder', clock, pn);
 });
 afterAll(() => h?.close());
 

@@ -3,15 +3,7 @@ import { waitFor } from '@relay/testing';
 import type { EventPayload } from '@relay/protocol';
 import { encodeJson } from '@relay/platform';
 import { FakeClock, StorageHarness } from '../__fixtures__/harness';
-import {
-  ciphertext,
-  inbound,
-  newNumberId,
-  newWaId,
-  outbound,
-  registered,
-  status,
-} from '../__fixtures__/events';
+import { ciphertext, inbound, newNumberId, newWaId, outbound, status } from '../__fixtures__/events';
 import { Purger } from '../retention/purger';
 
 type Status = EventPayload<'status.update'>;
@@ -21,14 +13,7 @@ const clock = new FakeClock(new Date('2026-03-01T10:00:00Z'));
 const pn = newNumberId();
 
 beforeAll(async () => {
-  h = await StorageHarness.create('retx');
-  await h.start(clock);
-  await h.producer.publish(
-    'business.number_registered',
-    { phone_number_id: pn },
-    registered(pn, clock.now()),
-  );
-  await waitFor(() => h.count('default', 'numbers'));
+  h = await StorageHarness.withNumber('retx', clock, pn);
 });
 afterAll(() => h?.close());
 
