@@ -60,27 +60,7 @@ const log = (...a) => console.log(...a);
 // ---------------------------------------------------------------- CPU accounting (Linux /proc)
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { summarizeProfiles } from '../relay/profile.mjs';
-const TICK = 100; // USER_HZ
-function cpuOf(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(parts[11]) + Number(parts[12])) / TICK;
-  } catch {
-    return 0;
-  }
-}
-function pidsNamed(name) {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/comm`, 'utf8').trim().startsWith(name);
-      } catch {
-        return false;
-      }
-    });
-}
+import { cpuSeconds as cpuOf, machineCpu, pidsNamed } from '../relay/proc.mjs';
 function threadsOf(pids) {
   const out = {};
   for (const pid of pids) {
@@ -113,11 +93,7 @@ function cpuSnapshot(cryptoPids) {
   };
 }
 /** Machine-wide busy fraction between two /proc/stat readings (other work on the machine included). */
-function machineTicks() {
-  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return { idle: v[3] + v[4], total: v.reduce((a, b) => a + b, 0) };
-}
-const busy = (a, b) => 1 - (b.idle - a.idle) / Math.max(1, b.total - a.total);
+const busy = (a, b) => (b.busy - a.busy) / Math.max(1, b.total - a.total);
 const cpuDelta = (a, b, n) =>
   Object.fromEntries(Object.keys(a).map((k) => [k, Math.round(((b[k] - a[k]) * 1e6) / n)]));
 
@@ -319,9 +295,9 @@ async function measure(world, processes, workers, devices, label) {
   let procs = await world.start(processes, extra, true);
   let pg0 = await world.backendCpu();
   let c0 = cpuSnapshot(procs.map((p) => p.child.pid));
-  let m0 = machineTicks();
+  let m0 = machineCpu();
   const dec = await watch;
-  const decBusy = busy(m0, machineTicks());
+  const decBusy = busy(m0, machineCpu());
   const decCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), envs.length);
   decCpu.postgres = await world.backendCpuSince(pg0, envs.length);
   const decCounters = await world.counters(procs);
@@ -349,9 +325,9 @@ async function measure(world, processes, workers, devices, label) {
   procs = await world.start(processes, extra, true);
   pg0 = await world.backendCpu();
   c0 = cpuSnapshot(procs.map((p) => p.child.pid));
-  m0 = machineTicks();
+  m0 = machineCpu();
   const enc = await watch;
-  const encBusy = busy(m0, machineTicks());
+  const encBusy = busy(m0, machineCpu());
   const encCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), reqs.length);
   encCpu.postgres = await world.backendCpuSince(pg0, reqs.length);
   const encCounters = await world.counters(procs);

@@ -7,13 +7,14 @@
 //   node bench/storage/delivery-path.mjs [messages=2000] [devices=50]
 // Env: BENCH_ROOT (another checkout's built tree, to measure it with this script), BENCH_PG_ADMIN_URL,
 // BENCH_NATS_URL, BENCH_RATE (messages/s offered, default: as fast as JetStream takes them).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from '../relay/proc.mjs';
+import { createStorageDatabase, spawnStorage, storageReady, teardown, until } from './storage-process.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = process.env.BENCH_ROOT ?? join(here, '../..');
@@ -23,8 +24,7 @@ const { connect } = require('nats');
 const pino = require('pino');
 const { Registry } = require('prom-client');
 const dist = (p) => require(join(root, 'dist', p));
-const { migrate, NatsBus } = dist('libs/platform/src/index.js');
-const { storageDataSource } = dist('apps/storage/src/data-source.js');
+const { NatsBus } = dist('libs/platform/src/index.js');
 const { DeliveryPump } = dist('apps/gateway/src/delivery/delivery-pump.js');
 const { AckBatcher } = dist('apps/gateway/src/delivery/ack-batcher.js');
 
@@ -34,54 +34,27 @@ const RATE = Number(process.env.BENCH_RATE ?? 0);
 const WINDOW = 64;
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
-const dbName = `relay_bench_delivery_${randomBytes(4).toString('hex')}`;
-const dbUrl = Object.assign(new URL(ADMIN), { pathname: `/${dbName}` }).toString();
 const subjectRoot = `bench${randomBytes(4).toString('hex')}`;
-const countsFile = join(tmpdir(), `${dbName}.json`);
 const numbers = ['1234567890', '1234567891'];
 const log = (...a) => process.stdout.write(a.join(' ') + '\n');
 
-const admin = new Client({ connectionString: ADMIN });
-await admin.connect();
-await admin.query(`CREATE DATABASE "${dbName}"`);
-const ds = storageDataSource(dbUrl, 2);
-await migrate(ds);
-await ds.destroy();
+const { admin, dbName, dbUrl } = await createStorageDatabase(root, ADMIN, 'relay_bench_delivery');
+const countsFile = join(tmpdir(), `${dbName}.json`);
 const nc = await connect({ servers: NATS_URL });
 const jsm = await nc.jetstreamManager();
 const logger = pino({ level: 'warn' });
 const bus = new NatsBus(nc, nc.jetstream(), jsm, subjectRoot, 'gateway', logger, new Registry());
 
-const child = spawn(
-  process.execPath,
-  ['--require', join(here, 'count-queries.cjs'), join(root, 'dist/apps/storage/src/main.js')],
-  {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: '0',
-      NATS_URL,
-      NATS_SUBJECT_ROOT: subjectRoot,
-      DATABASE_URL: dbUrl,
-      MASTER_KEY: `bench:${randomBytes(32).toString('base64')}`,
-      PURGE_INTERVAL_MS: '3600000',
-      BENCH_QUERY_COUNTS_FILE: countsFile,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  },
-);
+const child = spawnStorage(root, {
+  dbUrl,
+  natsUrl: NATS_URL,
+  subjectRoot,
+  nodeArgs: ['--require', join(here, 'count-queries.cjs')],
+  env: { BENCH_QUERY_COUNTS_FILE: countsFile },
+});
 
 try {
-  await until(async () => {
-    try {
-      await jsm.consumers.info(`${subjectRoot.toUpperCase()}_DELIVERY`, 'storage-delivery');
-      return true;
-    } catch {
-      return false;
-    }
-  }, 30_000);
+  await storageReady(jsm, subjectRoot);
   const at = new Date().toISOString();
   for (const pn of numbers) {
     await bus.publish(
@@ -246,21 +219,8 @@ try {
   log(`  pg statements         ${total} (${(total / M).toFixed(2)} per delivered message)`);
   for (const [k, v] of diff) log(`    ${String(v).padStart(7)}  ${k}`);
 } finally {
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  for await (const s of jsm.streams.list()) {
-    if (s.config.name.startsWith(`${subjectRoot.toUpperCase()}_`)) await jsm.streams.delete(s.config.name);
-  }
-  await nc.close();
-  await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-  await admin.end();
+  await teardown({ child, nc, subjectRoot, admin, dbName });
   rmSync(countsFile, { force: true });
-}
-
-/** User + system CPU of a process so far, from /proc (Linux). */
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function counts() {
@@ -280,13 +240,4 @@ async function counts() {
     20,
   );
   return out;
-}
-
-async function until(fn, timeoutMs, intervalMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error('benchmark timed out waiting for storage');
 }

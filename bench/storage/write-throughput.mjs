@@ -4,68 +4,41 @@
 // from the first publish until the last row is committed.
 //   node bench/storage/write-throughput.mjs [messages=20000]
 // Env: BENCH_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_NATS_URL.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
+import { createStorageDatabase, spawnStorage, storageReady, teardown, until } from './storage-process.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
 const { Client } = require('pg');
 const { connect } = require('nats');
-const { migrate } = require(join(root, 'dist/libs/platform/src/index.js'));
-const { storageDataSource } = require(join(root, 'dist/apps/storage/src/data-source.js'));
 
 const N = Number(process.argv[2] ?? 20_000);
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
-const dbName = `relay_bench_storage_${randomBytes(4).toString('hex')}`;
-const dbUrl = Object.assign(new URL(ADMIN), { pathname: `/${dbName}` }).toString();
 const subjectRoot = `bench${randomBytes(4).toString('hex')}`;
 const pn = '1234567890';
 const log = (...a) => process.stdout.write(a.join(' ') + '\n');
 
-const admin = new Client({ connectionString: ADMIN });
-await admin.connect();
-await admin.query(`CREATE DATABASE "${dbName}"`);
-const ds = storageDataSource(dbUrl, 2);
-await migrate(ds);
-await ds.destroy();
+const { admin, dbName, dbUrl } = await createStorageDatabase(root, ADMIN, 'relay_bench_storage');
 const db = new Client({ connectionString: dbUrl });
 await db.connect();
 const nc = await connect({ servers: NATS_URL });
 const js = nc.jetstream();
 const enc = (v) => new TextEncoder().encode(JSON.stringify(v));
 
-const child = spawn(process.execPath, [join(root, 'dist/apps/storage/src/main.js')], {
-  env: {
-    ...process.env,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    NATS_URL,
-    NATS_SUBJECT_ROOT: subjectRoot,
-    DATABASE_URL: dbUrl,
-    MASTER_KEY: `bench:${randomBytes(32).toString('base64')}`,
-    PURGE_INTERVAL_MS: '3600000',
-    ...(process.env.CONSUMER_CONCURRENCY ? { CONSUMER_CONCURRENCY: process.env.CONSUMER_CONCURRENCY } : {}),
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
+const child = spawnStorage(root, {
+  dbUrl,
+  natsUrl: NATS_URL,
+  subjectRoot,
+  env: process.env.CONSUMER_CONCURRENCY ? { CONSUMER_CONCURRENCY: process.env.CONSUMER_CONCURRENCY } : {},
 });
 
 try {
-  const jsm = await nc.jetstreamManager();
-  await until(async () => {
-    try {
-      await jsm.consumers.info(`${subjectRoot.toUpperCase()}_DELIVERY`, 'storage-delivery');
-      return true;
-    } catch {
-      return false;
-    }
-  }, 30_000);
+  await storageReady(await nc.jetstreamManager(), subjectRoot);
 
   const users = Array.from({ length: 1000 }, (_, i) => String(4915100000000 + i));
   const now = () => new Date().toISOString();
@@ -145,16 +118,8 @@ try {
     `  all tables      ${((msgBytes + stBytes + pendBytes + contactBytes) / messages).toFixed(0)} B per message overall`,
   );
 } finally {
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  const jsm = await nc.jetstreamManager();
-  for await (const s of jsm.streams.list()) {
-    if (s.config.name.startsWith(`${subjectRoot.toUpperCase()}_`)) await jsm.streams.delete(s.config.name);
-  }
-  await nc.close();
   await db.end();
-  await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-  await admin.end();
+  await teardown({ child, nc, subjectRoot, admin, dbName });
 }
 
 /** Publishes N events (1000 in flight) and waits until the N rows are committed; prints the rate. */
@@ -178,13 +143,4 @@ async function phase(label, table, where, make) {
     `  ${label.padEnd(42)} ${(N / secs).toFixed(0).padStart(6)} /s sustained (${N} in ${secs.toFixed(2)} s; published in ${published.toFixed(2)} s)`,
   );
   return N;
-}
-
-async function until(fn, timeoutMs, intervalMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error('benchmark timed out waiting for storage');
 }
