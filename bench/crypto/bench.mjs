@@ -16,7 +16,6 @@
 // JetStream while crypto is stopped; the rate is measured from the first to the last event it emits.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -33,6 +32,7 @@ const { createTestDatabase, deleteStreams, serviceEnv, testSubjectRoot, waitFor,
 const { connect } = require('nats');
 const pino = require('pino');
 const { Registry } = require('prom-client');
+import { freePort } from '../shared/ports.mjs';
 import { rawRates } from '../shared/raw-signal.mjs';
 
 const argv = process.argv.slice(2);
@@ -98,15 +98,6 @@ const cpuDelta = (a, b, n) =>
   Object.fromEntries(Object.keys(a).map((k) => [k, Math.round(((b[k] - a[k]) * 1e6) / n)]));
 
 // ---------------------------------------------------------------- the service
-function freePort() {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
 class World {
   async setup() {
     this.db = await createTestDatabase('cryptobench');

@@ -4,24 +4,9 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const isFree = (port) =>
-  new Promise((res) => {
-    const s = createServer();
-    s.once('error', () => res(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
-  });
-
-export async function freePorts(n) {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    if ((await Promise.all(Array.from({ length: n }, (_, i) => isFree(base + i)))).every(Boolean))
-      return base;
-  }
-}
+import { freePorts } from '../shared/ports.mjs';
 
 /** The SMS provider stand-in: keeps the verification codes the gateway POSTs. */
 export async function codeHook(token) {

@@ -5,21 +5,12 @@
 // stops cleanly on SIGTERM. Only what cannot be the cluster's is swapped: NATS and database addresses,
 // HTTP ports, and NATS_STREAM_REPLICAS=1 (one server here, three in the cluster).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
-import { createTestDatabase, waitFor, type TestDatabase } from '@relay/testing';
+import { createTestDatabase, freePort, waitFor, type TestDatabase } from '@relay/testing';
 import { startNats, type RunningNats } from './support/nats-harness';
 import { ROOT, renderOverlay } from './support/render';
 import { SERVICE_NAMES, placeholderFor, type ServiceName } from './support/services';
 import { deployment, resolveEnv } from './support/workloads';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
 
 let nats: RunningNats;
 let db: TestDatabase;

@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createTestDatabase,
   deleteStreams,
+  freePort,
+  freePorts,
+  isPortFree,
   testSubjectRoot,
   TEST_NATS_URL,
   waitFor,
@@ -14,33 +16,6 @@ import {
 
 const ROOT = join(__dirname, '..', '..');
 const SERVICES = ['gateway', 'business-forwarding', 'crypto', 'storage'];
-
-/** A port nobody listens on right now (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
-    });
-  });
-}
-
-/** Four consecutive free ports for the services. */
-async function freePortBase(): Promise<number> {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const ok = await Promise.all([0, 1, 2, 3].map((i) => isFree(base + i)));
-    if (ok.every(Boolean)) return base;
-  }
-}
-function isFree(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.once('error', () => res(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
-  });
-}
 
 interface Run {
   child: ChildProcess;
@@ -98,7 +73,7 @@ describe('the README run command (npm start)', () => {
   });
 
   it('starts the four services against the given NATS and Postgres, ready within 60 s, and SIGINT stops all with 0', async () => {
-    const base = await freePortBase();
+    const base = await freePorts(4);
     const run = npmStart({
       DATABASE_URL: db.url,
       NATS_URL: TEST_NATS_URL,
@@ -124,7 +99,7 @@ describe('the README run command (npm start)', () => {
   }, 120_000);
 
   it('starts its own NATS (JetStream, encrypted store) and embedded Postgres when none is configured or listening', async () => {
-    const [pgPort, natsPort, base] = [await freePort(), await freePort(), await freePortBase()];
+    const [pgPort, natsPort, base] = [await freePort(), await freePort(), await freePorts(4)];
     const ownDir = mkdtempSync(join(tmpdir(), 'relay-own-'));
     chmodSync(ownDir, 0o755);
     const { DATABASE_URL: _d, NATS_URL: _n, ...env } = process.env;
@@ -147,8 +122,8 @@ describe('the README run command (npm start)', () => {
       expect(out).toContain(`starting embedded PostgreSQL on 127.0.0.1:${pgPort}`);
       await expectCleanStop(run);
       // Its own servers are gone with it.
-      expect(await isFree(pgPort)).toBe(true);
-      expect(await isFree(natsPort)).toBe(true);
+      expect(await isPortFree(pgPort)).toBe(true);
+      expect(await isPortFree(natsPort)).toBe(true);
     } finally {
       if (run.child.exitCode === null && run.child.signalCode === null) {
         try {

@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
+import { freePort } from '@relay/testing';
 import { ROOT, find, renderOverlay } from './render';
 
 export const NATS_SERVER = process.env.NATS_SERVER_BIN ?? 'nats-server';
@@ -57,17 +57,6 @@ export function checkConfig(
     encoding: 'utf8',
   });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
 }
 
 export interface RunningNats {

@@ -9,8 +9,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { waitFor } from '@relay/testing';
-import { freePorts, isFree } from './relay';
+import { freePort, isPortFree, waitFor } from '@relay/testing';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -24,7 +23,7 @@ abstract class OwnServer {
   protected abstract isUp(): Promise<boolean>;
 
   async start(): Promise<void> {
-    if (!this.port) this.port = await freePorts(1);
+    if (!this.port) this.port = await freePort();
     const child = this.spawnServer();
     this.child = child;
     child.stdout?.on('data', (d) => (this.log = (this.log + d).slice(-4000)));
@@ -44,7 +43,7 @@ abstract class OwnServer {
       await exited;
       clearTimeout(timer);
     }
-    await waitFor(() => isFree(this.port), 30_000, 100);
+    await waitFor(() => isPortFree(this.port), 30_000, 100);
   }
 
   async restart(): Promise<void> {
@@ -67,7 +66,7 @@ export class OwnNats extends OwnServer {
     return spawn('/usr/sbin/nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   }
   protected async isUp(): Promise<boolean> {
-    return !(await isFree(this.port)) && /Server is ready/.test(this.log);
+    return !(await isPortFree(this.port)) && /Server is ready/.test(this.log);
   }
 }
 

@@ -6,10 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@relay/testing';
+import { freePorts, waitFor } from '@relay/testing';
 
 const ROOT = join(__dirname, '..', '..', '..');
 export const SERVICE_PORT_OFFSET: Record<string, number> = {
@@ -19,23 +18,6 @@ export const SERVICE_PORT_OFFSET: Record<string, number> = {
   storage: 3,
   'crypto#2': 4,
 };
-
-export function isFree(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.once('error', () => res(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
-  });
-}
-
-/** `count` consecutive free ports. */
-export async function freePorts(count: number): Promise<number> {
-  for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const ok = await Promise.all(Array.from({ length: count }, (_, i) => isFree(base + i)));
-    if (ok.every(Boolean)) return base;
-  }
-}
 
 export interface RelayOptions {
   natsUrl: string;

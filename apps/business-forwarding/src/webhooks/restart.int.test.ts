@@ -4,10 +4,16 @@
  * the test stands in for them by publishing 'inbound.message' and 'status.update' on real NATS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { TEST_NATS_URL, deleteStreams, testSubjectRoot, waitFor, type TestDatabase } from '@relay/testing';
+import {
+  TEST_NATS_URL,
+  deleteStreams,
+  freePort,
+  testSubjectRoot,
+  waitFor,
+  type TestDatabase,
+} from '@relay/testing';
 import {
   admin,
   bfEnv,
@@ -32,14 +38,6 @@ let port: number;
 let proc: ChildProcess | undefined;
 let receiver: WebhookReceiver;
 const url = () => `http://127.0.0.1:${port}`;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const p = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return p;
-}
 
 async function startProcess(): Promise<void> {
   proc = spawn(process.execPath, [MAIN], {

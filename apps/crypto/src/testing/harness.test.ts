@@ -2,7 +2,6 @@
 // *.int.test.ts here). Everything is real: Postgres, NATS/JetStream, libsignal on both sides.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
@@ -21,6 +20,7 @@ import {
   TEST_NATS_URL,
   createTestDatabase,
   deleteStreams,
+  freePort,
   serviceEnv,
   testSubjectRoot,
   waitFor,
@@ -246,16 +246,6 @@ export class CryptoTestEnv {
     await deleteStreams(this.root).catch(() => undefined);
     await this.db?.drop();
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** The subject tokens of an envelope's session. */

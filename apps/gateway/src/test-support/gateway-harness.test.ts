@@ -19,6 +19,7 @@ import {
   TEST_NATS_URL,
   createTestDatabase,
   deleteStreams,
+  freePort,
   serviceEnv,
   testSubjectRoot,
   waitFor,
@@ -114,12 +115,7 @@ export class TestWorld {
    * this world's database and NATS root; stopped by close().
    */
   async gatewayProcess(extra: Record<string, string> = {}): Promise<{ url: string }> {
-    const port = await new Promise<number>((res) => {
-      const srv = createServer().listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as AddressInfo).port;
-        srv.close(() => res(p));
-      });
-    });
+    const port = await freePort();
     const env = serviceEnv(this.db, this.root, {
       VERIFICATION_SENDER: 'http',
       VERIFICATION_HOOK_URL: this.hookUrl,
