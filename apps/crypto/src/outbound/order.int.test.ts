@@ -25,12 +25,19 @@ const PN = '15550400';
 const device = new DeviceClient('491790000041', 1);
 const log = pino({ level: 'silent' });
 
-/** Fails every non-empty publish while `down`, like a bus whose NATS server is restarting. */
+/**
+ * Fails every non-empty publish while `down`, like a bus whose NATS server is restarting; counts the
+ * delivery ciphertexts handed to the bus.
+ */
 class Outage implements EventPublisher {
   down = false;
+  readonly published = new Map<string, number>();
   constructor(private readonly inner: EventPublisher) {}
   async publish(events: OutboxEvent[]): Promise<void> {
     if (this.down) throw new Error('NATS connection is reconnecting');
+    for (const e of events)
+      if (e.name === 'delivery.ciphertext')
+        this.published.set(e.msgId, (this.published.get(e.msgId) ?? 0) + 1);
     await this.inner.publish(events);
   }
 }
@@ -184,5 +191,42 @@ describe('per-session order of business messages', () => {
     }
     expect(bodies).toEqual(['c1', 'c2', 'c3', 'c4', 'c5', 'c6']);
     expect(t.outboundFailures).toEqual([]);
+  }, 60_000);
+
+  it('hands each ciphertext to the bus once when one process runs many batches of a session at once', async () => {
+    // The next batch of a session takes its lock the moment the previous one commits, and may read that
+    // batch's rows before they are marked published: it must wait for (or skip) them, not publish them
+    // again.
+    const before = (await wamids()).length;
+    a.outage.published.clear();
+    const reqs = Array.from({ length: 40 }, (_, i) => request(`p${i}`));
+    const results = await Promise.all(reqs.map((r) => a.outbound.process([r])));
+    expect(results).toEqual(reqs.map(() => [1]));
+    const counts = [...a.outage.published.values()];
+    expect(counts).toHaveLength(reqs.length);
+    expect(counts.filter((n) => n > 1)).toEqual([]);
+    expect(await unmarked()).toEqual([]);
+    expect((await wamids()).length).toBe(before + reqs.length);
+
+    // A lookup that read a row just before its mark committed (as after the previous batch's publish):
+    // the row this process already stored in DELIVERY is not handed to the bus again.
+    const last = reqs[reqs.length - 1];
+    await t.ds.query(`UPDATE crypto.outbox SET published_at = NULL WHERE source = $1`, [`out:${last.wamid}`]);
+    a.outage.published.clear();
+    const next = request('after');
+    expect(await a.outbound.process([next])).toEqual([1]);
+    expect([...a.outage.published.keys()]).toEqual([`${next.wamid}.${device.waId}.1`]);
+    expect(await unmarked()).toEqual([]);
+
+    // Process B never published that row: it would publish it again, and JetStream drops the copy.
+    await t.ds.query(`UPDATE crypto.outbox SET published_at = NULL WHERE source = $1`, [`out:${next.wamid}`]);
+    b.outage.published.clear();
+    const other = request('other');
+    expect(await b.outbound.process([other])).toEqual([1]);
+    expect([...b.outage.published.keys()]).toEqual([
+      `${next.wamid}.${device.waId}.1`,
+      `${other.wamid}.${device.waId}.1`,
+    ]);
+    expect((await wamids()).slice(-2)).toEqual([next.wamid, other.wamid]);
   }, 60_000);
 });
