@@ -55,6 +55,11 @@ export const CryptoConfigSchema = BaseConfigSchema.extend({
     .max(24 * 30)
     .default(24),
   GATEWAY_RPC_TIMEOUT_MS: int(100, 60_000).default(5000),
+  /**
+   * How long a recipient's device list, once checked with gateway, is trusted before the next business
+   * message checks it again (a device linked or removed in between is noticed by then).
+   */
+  DEVICE_LIST_TTL_MS: int(0, 24 * 3600_000).default(60_000),
 }).refine((c) => c.DATABASE_POOL_SIZE > 2 * c.CRYPTO_BATCHES_IN_FLIGHT, {
   // Inbound and outbound each keep that many transactions open; other work needs connections too.
   message: 'DATABASE_POOL_SIZE must be greater than 2 x CRYPTO_BATCHES_IN_FLIGHT',

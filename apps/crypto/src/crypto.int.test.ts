@@ -13,7 +13,12 @@ const PN = '15550001';
 
 beforeAll(async () => {
   await t.setup('crypto');
-  svc = await t.startInProcess({ PREKEY_POOL_SIZE: '3', PREKEY_REFILL_THRESHOLD: '1' });
+  // Device lists checked on every business message (the default trusts one for 60 s).
+  svc = await t.startInProcess({
+    PREKEY_POOL_SIZE: '3',
+    PREKEY_REFILL_THRESHOLD: '1',
+    DEVICE_LIST_TTL_MS: '0',
+  });
   await t.provision(PN);
 });
 afterAll(() => t.teardown());
@@ -184,6 +189,61 @@ describe('crypto service with a real device-side libsignal client', () => {
         .slice(-2)
         .every((d) => d.payload.type === 'whisper'),
     ).toBe(true);
+  });
+
+  it("follows the recipient's devices: one linked after the first conversation gets the next message, a removed one no more", async () => {
+    const wa = '4915100000003';
+    const phone = await connectDevice(wa, 1);
+    t.directory.set(wa, [phone]);
+    await say(phone, 'hi');
+    expect((await reply(wa, 'one', [phone])).map((p) => p.content)).toEqual([
+      { type: 'text', text: { body: 'one' } },
+    ]);
+
+    // A second device is linked: the next message reaches both (a session is set up with the new one).
+    const laptop = new DeviceClient(wa, 2);
+    t.directory.set(wa, [phone, laptop]);
+    const since = (n: number) => t.deliveries.slice(n).filter((d) => d.payload.to.wa_id === wa);
+    let n = t.deliveries.length;
+    const two = await reply(wa, 'two', [phone, laptop]);
+    expect(two.map((p) => p.content)).toEqual([
+      { type: 'text', text: { body: 'two' } },
+      { type: 'text', text: { body: 'two' } },
+    ]);
+    expect(
+      since(n)
+        .map((d) => [d.payload.to.device_id, d.payload.type])
+        .sort(),
+    ).toEqual([
+      [1, 'whisper'],
+      [2, 'prekey'],
+    ]);
+
+    // The phone is removed: the next message goes to the laptop only.
+    t.directory.set(wa, [laptop]);
+    n = t.deliveries.length;
+    const three = await reply(wa, 'three', [laptop]);
+    expect(three.map((p) => p.content)).toEqual([{ type: 'text', text: { body: 'three' } }]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(since(n).map((d) => d.payload.to)).toEqual([{ wa_id: wa, device_id: 2 }]);
+
+    // No device left: the business learns the message is undeliverable.
+    t.directory.set(wa, []);
+    const wamid = `wamid.${randomId()}`;
+    await t.bus.publish(
+      'outbound.request',
+      { phone_number_id: PN },
+      {
+        wamid,
+        phone_number_id: PN,
+        to: wa,
+        content: { type: 'text', text: { body: 'gone' } },
+        accepted_at: new Date().toISOString(),
+      },
+    );
+    const failure = await until(() => t.outboundFailures.find((f) => f.payload.wamid === wamid));
+    expect(failure?.payload.reason).toBe('no_devices');
+    expect(t.deliveries.filter((d) => d.payload.wamid === wamid)).toEqual([]);
   });
 
   it('reports no_devices when the recipient has no device', async () => {

@@ -60,7 +60,10 @@ export class CryptoServices {
     };
     this.processorDeps = deps;
     this.inbound = new InboundProcessor(deps, log);
-    this.outbound = new OutboundProcessor(deps, config.GATEWAY_RPC_TIMEOUT_MS);
+    this.outbound = new OutboundProcessor(deps, {
+      rpcTimeoutMs: config.GATEWAY_RPC_TIMEOUT_MS,
+      deviceListTtlMs: config.DEVICE_LIST_TTL_MS,
+    });
     const pools = { poolSize: config.PREKEY_POOL_SIZE, threshold: config.PREKEY_REFILL_THRESHOLD };
     this.provisioning = new ProvisioningService(ds, engine, this.prekeys, this.vault, pools, log);
     this.maintenance = new KeyMaintenance(

@@ -128,6 +128,30 @@ describe('registration and keys', () => {
     await alice.refillPrekeys();
     expect(await alice.keyCounts()).toEqual({ prekeys: 5, kyber_prekeys: 5 });
   });
+
+  it('spends no one-time key on devices the caller knows, and lists every current device', async () => {
+    const before = await alice.keyCounts();
+    const known = await crypto.request('gateway.device_bundles', {
+      wa_id: ALICE,
+      phone_number_id: PNID,
+      known_device_ids: [1],
+    });
+    expect(known).toEqual({ wa_id: ALICE, devices: [], device_ids: [1] });
+    expect(await alice.keyCounts()).toEqual(before);
+    // A device the caller does not know (or no longer exists) gets a bundle as usual.
+    const other = await crypto.request('gateway.device_bundles', {
+      wa_id: ALICE,
+      phone_number_id: PNID,
+      known_device_ids: [7],
+    });
+    expect(other.devices.map((d) => d.device_id)).toEqual([1]);
+    expect(other.device_ids).toEqual([1]);
+    expect(await alice.keyCounts()).toEqual({
+      prekeys: before.prekeys - 1,
+      kyber_prekeys: before.kyber_prekeys - 1,
+    });
+    await alice.refillPrekeys();
+  });
 });
 
 describe('messaging', () => {

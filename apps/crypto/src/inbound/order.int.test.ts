@@ -37,6 +37,7 @@ beforeAll(async () => {
     requester: { wa_id: device.waId, device_id: device.deviceId },
   });
   await device.startSession(PN, bundle);
+  t.register(device);
 }, 60_000);
 
 afterAll(async () => {

@@ -71,7 +71,11 @@ async function startProc(): Promise<Proc> {
   const engine = new SignalWorkerPool(1);
   const s = new CryptoServices(ds, bus, engine, config, systemClock, log);
   const outage = new Outage(busPublisher(bus));
-  const outbound = new OutboundProcessor(s.processorDeps, config.GATEWAY_RPC_TIMEOUT_MS, outage);
+  const outbound = new OutboundProcessor(
+    s.processorDeps,
+    { rpcTimeoutMs: config.GATEWAY_RPC_TIMEOUT_MS, deviceListTtlMs: config.DEVICE_LIST_TTL_MS },
+    outage,
+  );
   const p = { ds, nc, bus, engine, s, outage, outbound };
   procs.push(p);
   return p;
@@ -89,6 +93,7 @@ beforeAll(async () => {
     PN,
     await a.s.bundles.bundle({ phone_number_id: PN, requester: { wa_id: device.waId, device_id: 1 } }),
   );
+  t.register(device);
   // The device's first message gives crypto its session (outbound then encrypts without a bundle).
   const env = await t.envelope(PN, device, 'hello');
   const ack = await t.send(env);

@@ -1,18 +1,17 @@
 import type { QueryRunner } from 'typeorm';
 import {
-  RpcError,
   type DeviceCiphertext,
   type DevicePlaintext,
   type OutboundFailure,
   type OutboundRequest,
-  type PreKeyBundle,
 } from '@relay/protocol';
 import { inTransaction, withRunner } from '../common/sql';
 import { busPublisher, type EventPublisher } from '../common/publisher';
 import type { ProcessorDeps } from '../common/processor-deps';
 import type { SessionWork } from '../common/session-batch';
-import type { BundleInput, ChainOp } from '../signal/protocol';
+import type { ChainOp } from '../signal/protocol';
 import type { OutboxEvent } from '../store/outbox.repository';
+import { RecipientDevices, type Target } from './recipient-devices';
 import { sessionKeyOf, type SessionKey } from '../store/session.repository';
 
 /** What a batch's transaction leaves to publish after the commit. */
@@ -50,32 +49,11 @@ interface Item {
   req: OutboundRequest;
   source: string;
   /** Devices to encrypt for; a bundle when the device has no session yet. */
-  targets: { deviceId: number; bundle?: BundleInput }[];
+  targets: Target[];
 }
 
 /** Published msgIds remembered per process (about 100 bytes each). */
 const RECENT_MAX = 20_000;
-
-const raw = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
-
-export function toBundleInput(b: PreKeyBundle): BundleInput {
-  return {
-    registrationId: b.registration_id,
-    deviceId: b.device_id,
-    identityKey: raw(b.identity_key),
-    signedPreKey: {
-      id: b.signed_prekey.id,
-      publicKey: raw(b.signed_prekey.public_key),
-      signature: raw(b.signed_prekey.signature),
-    },
-    preKey: b.prekey ? { id: b.prekey.id, publicKey: raw(b.prekey.public_key) } : undefined,
-    kyberPreKey: {
-      id: b.kyber_prekey.id,
-      publicKey: raw(b.kyber_prekey.public_key),
-      signature: raw(b.kyber_prekey.signature),
-    },
-  };
-}
 
 /**
  * Encrypts a business's outbound requests for every device of the recipient. Bundles for devices
@@ -90,11 +68,15 @@ export function toBundleInput(b: PreKeyBundle): BundleInput {
  * so a publish that did get through earlier makes this one a duplicate, which JetStream drops.
  */
 export class OutboundProcessor {
+  private readonly devices: RecipientDevices;
+
   constructor(
     private readonly d: ProcessorDeps,
-    private readonly rpcTimeoutMs: number,
+    options: { rpcTimeoutMs: number; deviceListTtlMs: number },
     private readonly publisher: EventPublisher = busPublisher(d.bus),
-  ) {}
+  ) {
+    this.devices = new RecipientDevices(d.bus, d.clock, options.rpcTimeoutMs, options.deviceListTtlMs);
+  }
 
   /** Ciphertexts this process committed and is publishing (until marked): msgId -> that publish. */
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -114,23 +96,20 @@ export class OutboundProcessor {
       ),
     );
     const errors = new Map<Item, Error>();
+    // One device lookup per recipient in the batch (each bundle spends one-time keys).
+    const byRecipient = new Map<string, Item[]>();
+    for (const it of items) {
+      const k = `${it.req.phone_number_id}|${it.req.to}`;
+      byRecipient.set(k, [...(byRecipient.get(k) ?? []), it]);
+    }
     await Promise.all(
-      items.map(async (it) => {
-        const devices = known.get(`${it.req.phone_number_id}|${it.req.to}`);
-        if (devices?.length) {
-          it.targets = devices.map((deviceId) => ({ deviceId }));
-          return;
-        }
+      [...byRecipient].map(async ([k, its]) => {
+        const { phone_number_id: pn, to } = its[0].req;
         try {
-          const res = await this.d.bus.request(
-            'gateway.device_bundles',
-            { wa_id: it.req.to, phone_number_id: it.req.phone_number_id },
-            this.rpcTimeoutMs,
-          );
-          it.targets = res.devices.map((b) => ({ deviceId: b.device_id, bundle: toBundleInput(b) }));
+          const targets = await this.devices.targets(pn, to, known.get(k) ?? []);
+          for (const it of its) it.targets = targets;
         } catch (err) {
-          if (err instanceof RpcError && err.code === 'not_found') return;
-          errors.set(it, err as Error);
+          for (const it of its) errors.set(it, err as Error);
         }
       }),
     );

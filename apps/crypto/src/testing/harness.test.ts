@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import type { INestApplication } from '@nestjs/common';
 import { NatsBus, SubjectSequencer, ensureStreams, migrate, startService } from '@relay/platform';
 import {
+  RpcError,
   streamName,
   type DeviceEnvelope,
   type EventName,
@@ -78,11 +79,16 @@ export class CryptoTestEnv {
       pino({ level: 'silent' }),
       new Registry(),
     );
-    // Stand-in for gateway's device_bundles RPC (gateway is built separately): real device-side stores.
-    this.bus.respond('gateway.device_bundles', async (req) => ({
-      wa_id: req.wa_id,
-      devices: (this.directory.get(req.wa_id) ?? []).map((d) => d.bundle()),
-    }));
+    // Stand-in for gateway's device_bundles RPC (gateway is built separately): real device-side stores,
+    // answered as gateway answers (apps/gateway/src/keys/bundles.service.ts).
+    this.bus.respond('gateway.device_bundles', async (req) => {
+      const devices = this.directory.get(req.wa_id) ?? [];
+      if (devices.length === 0) throw new RpcError('not_found', 'no such user or devices');
+      const known = new Set(req.known_device_ids ?? []);
+      const bundles = devices.filter((d) => !known.has(d.deviceId)).map((d) => d.bundle());
+      if (!req.known_device_ids) return { wa_id: req.wa_id, devices: bundles };
+      return { wa_id: req.wa_id, devices: bundles, device_ids: devices.map((d) => d.deviceId) };
+    });
     const collect = <N extends EventName>(name: N, into: Collected<N>[]) =>
       this.bus.consume(
         name,
@@ -173,11 +179,22 @@ export class CryptoTestEnv {
     );
   }
 
+  /** As a device that asks for the business's bundle does, it is registered (a reinstall replaces it). */
   bundle(pn: string, device: DeviceClient): Promise<PreKeyBundle> {
+    this.register(device);
     return this.bus.request('crypto.business_bundle', {
       phone_number_id: pn,
       requester: { wa_id: device.waId, device_id: device.deviceId },
     });
+  }
+
+  /** Adds the device to the gateway stand-in's directory, replacing one with the same device id. */
+  register(device: DeviceClient): void {
+    const others = (this.directory.get(device.waId) ?? []).filter((d) => d.deviceId !== device.deviceId);
+    this.directory.set(
+      device.waId,
+      [...others, device].sort((a, b) => a.deviceId - b.deviceId),
+    );
   }
 
   /** Encrypts a DevicePlaintext text message on the device; returns the envelope (not yet sent). */

@@ -22,9 +22,11 @@ export class BundlesService {
         .find({ where: { waId: req.wa_id }, order: { deviceId: 'ASC' } });
       if (req.device_ids) devices = devices.filter((d) => req.device_ids?.includes(d.deviceId));
       if (devices.length === 0) throw new RpcError('not_found', 'no such user or devices');
+      const known = new Set(req.known_device_ids ?? []);
       const bundles: PreKeyBundle[] = [];
-      for (const d of devices) bundles.push(await this.bundleOf(em, d));
-      return { wa_id: req.wa_id, devices: bundles };
+      for (const d of devices) if (!known.has(d.deviceId)) bundles.push(await this.bundleOf(em, d));
+      if (!req.known_device_ids) return { wa_id: req.wa_id, devices: bundles };
+      return { wa_id: req.wa_id, devices: bundles, device_ids: devices.map((d) => d.deviceId) };
     });
   }
 

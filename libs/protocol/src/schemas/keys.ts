@@ -30,12 +30,27 @@ export const BusinessBundleRequest = z
   .strict();
 export type BusinessBundleRequest = z.infer<typeof BusinessBundleRequest>;
 
-/** crypto -> gateway: bundles of every device of a user, one-time keys consumed. */
+/**
+ * crypto -> gateway: bundles of a user's devices, one-time keys consumed. `device_ids` narrows the
+ * request to those devices; `known_device_ids` names devices the caller already has sessions with: they
+ * get no bundle (no one-time key is spent on them), and the response lists every current device in
+ * `device_ids`, so the caller learns both added and removed devices.
+ */
 export const DeviceBundlesRequest = z
-  .object({ wa_id: WaId, phone_number_id: PhoneNumberId, device_ids: z.array(DeviceId).max(128).optional() })
+  .object({
+    wa_id: WaId,
+    phone_number_id: PhoneNumberId,
+    device_ids: z.array(DeviceId).max(128).optional(),
+    known_device_ids: z.array(DeviceId).max(128).optional(),
+  })
   .strict();
 export const DeviceBundlesResponse = z
-  .object({ wa_id: WaId, devices: z.array(PreKeyBundle).max(128) })
+  .object({
+    wa_id: WaId,
+    devices: z.array(PreKeyBundle).max(128),
+    /** Every current device of the user; present when the request named `known_device_ids`. */
+    device_ids: z.array(DeviceId).max(128).optional(),
+  })
   .strict();
 export type DeviceBundlesResponse = z.infer<typeof DeviceBundlesResponse>;
 
