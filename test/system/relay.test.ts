@@ -26,6 +26,8 @@ const alice = new Phone('4915200000001', 'Alice Example');
 const bob = new Phone('4915200000002', 'Bob Example');
 const bobTablet = new Phone('4915200000002', 'Bob Example');
 const carol = new Phone('4915200000003', 'Carol Example');
+const dave = new Phone('4915200000004', 'Dave Example');
+const daveLaptop = new Phone('4915200000004', 'Dave Example');
 
 beforeAll(async () => {
   db = await createTestDatabase('system');
@@ -34,7 +36,12 @@ beforeAll(async () => {
     natsUrl: TEST_NATS_URL,
     databaseUrl: db.url,
     subjectRoot: root,
-    env: { VERIFICATION_HOOK_URL: await hook.start(), VERIFICATION_HOOK_TOKEN: HOOK_TOKEN },
+    env: {
+      VERIFICATION_HOOK_URL: await hook.start(),
+      VERIFICATION_HOOK_TOKEN: HOOK_TOKEN,
+      // crypto checks a recipient's device list on every business message (default: once a minute).
+      DEVICE_LIST_TTL_MS: '0',
+    },
   });
   await relay.start();
   await shop.setUp(relay);
@@ -44,7 +51,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.all([alice, bob, bobTablet, carol].map((p) => p.client?.close()));
+  await Promise.all([alice, bob, bobTablet, carol, dave, daveLaptop].map((p) => p.client?.close()));
   const clean = await relay?.stop();
   await shop.close();
   await hook.stop();
@@ -113,4 +120,25 @@ it("delivers the business's message to both of a user's devices", async () => {
     expect(got.content).toEqual({ type: 'text', text: { body: 'Thanks for your order, Bob.' } });
   }
   await waitFor(() => shop.statusesOf(wamid).includes('delivered'), 30_000);
+});
+
+it('reaches a device the user links after the conversation started, with the messages sent after that', async () => {
+  const gw = relay.url('gateway');
+  await dave.register(gw, hook);
+  await dave.connect();
+  await dave.sendText(shop.pnid, 'hello from my phone');
+  await waitFor(() => shop.messages.some((m) => m.from === dave.waId), 30_000);
+  const before = await shop.sendText(relay, dave.waId, 'Hi Dave.');
+  await until(() => dave.inbox.find((m) => m.wamid === before), 30_000);
+
+  await daveLaptop.register(gw, hook);
+  await daveLaptop.connect();
+  expect(daveLaptop.client.address?.device_id).not.toBe(dave.client.address?.device_id);
+  const after = await shop.sendText(relay, dave.waId, 'Your order is ready.');
+  for (const device of [dave, daveLaptop]) {
+    const got = await until(() => device.inbox.find((m) => m.wamid === after), 30_000);
+    expect(got.content).toEqual({ type: 'text', text: { body: 'Your order is ready.' } });
+  }
+  expect(daveLaptop.inbox.find((m) => m.wamid === before)).toBeUndefined();
+  await waitFor(() => shop.statusesOf(after).includes('delivered'), 30_000);
 });
