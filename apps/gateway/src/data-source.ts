@@ -6,6 +6,7 @@ import { DeviceKyberPrekeyRow, DevicePrekeyRow } from './keys/prekey.entity';
 import { BusinessBlockRow } from './abuse/block.entity';
 import { Init1764064000000 } from './migrations/1764064000000-init';
 import { Devices1764100000000 } from './migrations/1764100000000-devices';
+import { ConnectionEpoch1764500000000 } from './migrations/1764500000000-connection-epoch';
 
 export const GATEWAY_SCHEMA = 'gateway';
 
@@ -22,7 +23,7 @@ export function gatewayDataSource(url = process.env.DATABASE_URL ?? '', poolSize
       DeviceKyberPrekeyRow,
       BusinessBlockRow,
     ],
-    migrations: [Init1764064000000, Devices1764100000000],
+    migrations: [Init1764064000000, Devices1764100000000, ConnectionEpoch1764500000000],
     poolSize,
     applicationName: 'gateway',
   });

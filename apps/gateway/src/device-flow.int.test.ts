@@ -305,6 +305,42 @@ describe('abuse reports, erasure, connections and devices', () => {
     alice = again;
   });
 
+  it('keeps a connection when an older one of the device is announced late (from another replica), and yields to a newer one', async () => {
+    const closed: number[] = [];
+    const failures: string[] = [];
+    alice.on('closed', (c) => closed.push(c.code));
+    alice.on('failure', (f) => failures.push((f as { envelope_id: string }).envelope_id));
+    const to = { wa_id: ALICE, device_id: 1 };
+    // Epochs count this device's connects from 1: epoch 0 is older than the open connection.
+    crypto.notify('device.control', to, {
+      to,
+      action: 'connected',
+      connection_id: 'older-elsewhere',
+      epoch: 0,
+    });
+    // A probe on the same NATS connection arrives after it: once the device sees the probe, the gateway
+    // has handled the late announcement.
+    crypto.notify('device.failure', to, {
+      envelope_id: 'probe-after-late-announcement',
+      phone_number_id: PNID,
+      from: to,
+      reason: 'undecryptable',
+      detail: 'probe',
+      failed_at: new Date().toISOString(),
+    });
+    await waitFor(() => failures.includes('probe-after-late-announcement'));
+    expect(closed).toEqual([]);
+    crypto.notify('device.control', to, {
+      to,
+      action: 'connected',
+      connection_id: 'newer-elsewhere',
+      epoch: Number.MAX_SAFE_INTEGER,
+    });
+    await waitFor(() => closed.includes(4409));
+    alice = await world.reopen(aliceStore);
+    await alice.connect();
+  });
+
   it('lets the primary device remove another device: its socket closes 4403 and its credentials stop working', async () => {
     const secondStore = new MemoryStateStore();
     const second = await world.device(url, ALICE, { store: secondStore });

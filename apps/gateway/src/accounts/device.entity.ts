@@ -47,4 +47,8 @@ export class DeviceRow {
 
   @Column({ name: 'last_seen_at', type: 'timestamptz', nullable: true })
   lastSeenAt!: Date | null;
+
+  /** Drawn at every WebSocket connect (pg returns bigint as a string). */
+  @Column({ name: 'connection_epoch', type: 'bigint', default: 0 })
+  connectionEpoch!: string;
 }

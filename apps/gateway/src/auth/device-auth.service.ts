@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { GatewayError } from '../http/gateway-error';
+import { returnedRows } from '../http/sql';
 import { parseBasicAuth, secretMatches } from './credentials';
 
 export interface AuthenticatedDevice {
@@ -28,13 +29,20 @@ export class DeviceAuthService {
     return { waId: creds.waId, deviceId: creds.deviceId };
   }
 
-  /** Best-effort bookkeeping for the device list; never blocks a request. */
-  touch(device: AuthenticatedDevice): void {
-    void this.ds
-      .query(`UPDATE "gateway"."devices" SET last_seen_at = now() WHERE wa_id = $1 AND device_id = $2`, [
-        device.waId,
-        device.deviceId,
-      ])
-      .catch(() => undefined);
+  /**
+   * A WebSocket connection of the device: draws its connection epoch (one statement, which also
+   * records it as seen). Epochs order a device's connections across gateway replicas, whatever order
+   * their announcements arrive in.
+   */
+  async connected(device: AuthenticatedDevice): Promise<number> {
+    const rows = returnedRows<{ epoch: string }>(
+      await this.ds.query(
+        `UPDATE "gateway"."devices" SET connection_epoch = connection_epoch + 1, last_seen_at = now()
+         WHERE wa_id = $1 AND device_id = $2 RETURNING connection_epoch AS epoch`,
+        [device.waId, device.deviceId],
+      ),
+    );
+    if (!rows[0]) throw new GatewayError('unauthorized', 'invalid credentials');
+    return Number(rows[0].epoch);
   }
 }

@@ -18,6 +18,8 @@ export class DeviceConnection {
 
   constructor(
     readonly device: AuthenticatedDevice,
+    /** Its place in the device's connect order, across replicas (see ConnectionRegistry). */
+    readonly epoch: number,
     private readonly ws: WebSocket,
     private readonly maxBufferedBytes: number,
     private readonly frameLimit: BucketSpec,

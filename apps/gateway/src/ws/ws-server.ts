@@ -78,13 +78,23 @@ export class DeviceWebSocketServer implements OnApplicationBootstrap, BeforeAppl
     if (path !== WS_PATH) throw new GatewayError('not_found', 'no such endpoint');
     await this.limiter.consume('ip', clientIp(req, this.config.TRUST_PROXY));
     const device = await this.auth.authenticate(req.headers.authorization);
+    const epoch = await this.auth.connected(device);
     if (socket.destroyed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, device));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // Past the handshake an HTTP error response would corrupt the WebSocket stream: close it instead.
+      try {
+        this.accept(ws, device, epoch);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'could not set up a device connection');
+        ws.close(1011, 'internal error');
+      }
+    });
   }
 
-  private accept(ws: WebSocket, device: AuthenticatedDevice): void {
+  private accept(ws: WebSocket, device: AuthenticatedDevice, epoch: number): void {
     const conn = new DeviceConnection(
       device,
+      epoch,
       ws,
       this.config.WS_MAX_BUFFERED_BYTES,
       this.config.RATE_LIMIT_CONNECTION_FRAMES,
@@ -102,8 +112,7 @@ export class DeviceWebSocketServer implements OnApplicationBootstrap, BeforeAppl
       }
       this.router.handle(conn, data.toString());
     });
-    this.registry.add(conn);
-    this.auth.touch(device);
+    if (!this.registry.add(conn)) return;
     this.delivery.start(conn);
   }
 

@@ -189,10 +189,12 @@ export const NOTIFICATIONS = {
         to: DeviceAddress,
         action: z.enum(['connected', 'removed']),
         connection_id: z.string().max(64),
+        /** The connection's place in the device's connect order (absent from older gateways). */
+        epoch: z.number().int().nonnegative().optional(),
       })
       .strict(),
     description:
-      'gateway -> gateway replicas: a device connected elsewhere (older connections close 4409) or was removed.',
+      'gateway -> gateway replicas: a device connected elsewhere (connections with a lower epoch close 4409) or was removed.',
   }),
 } as const;
 
