@@ -44,18 +44,7 @@ async function say(device: DeviceClient, text: string) {
 
 /** The business sends; returns the plaintexts each device of the user decrypts. */
 async function reply(to: string, text: string, devices: DeviceClient[]) {
-  const wamid = `wamid.${randomId()}`;
-  await t.bus.publish(
-    'outbound.request',
-    { phone_number_id: PN },
-    {
-      wamid,
-      phone_number_id: PN,
-      to,
-      content: { type: 'text', text: { body: text } },
-      accepted_at: new Date().toISOString(),
-    },
-  );
+  const wamid = await t.businessSends(PN, to, text);
   const got = await until(() => {
     const d = t.deliveries.filter((x) => x.payload.wamid === wamid);
     return d.length >= devices.length ? d : undefined;
@@ -134,19 +123,7 @@ describe('crypto service with a real device-side libsignal client', () => {
 
     // Business-side messages decrypted out of order on the device.
     const wamids = [`wamid.${randomId()}`, `wamid.${randomId()}`];
-    for (const wamid of wamids) {
-      await t.bus.publish(
-        'outbound.request',
-        { phone_number_id: PN },
-        {
-          wamid,
-          phone_number_id: PN,
-          to: '4915100000001',
-          content: { type: 'text', text: { body: wamid } },
-          accepted_at: new Date().toISOString(),
-        },
-      );
-    }
+    for (const wamid of wamids) await t.businessSends(PN, '4915100000001', wamid, wamid);
     const ds = await until(() => {
       const d = wamids.map((w) => t.deliveries.find((x) => x.payload.wamid === w));
       return d.every(Boolean) ? d : undefined;
@@ -229,36 +206,14 @@ describe('crypto service with a real device-side libsignal client', () => {
 
     // No device left: the business learns the message is undeliverable.
     t.directory.set(wa, []);
-    const wamid = `wamid.${randomId()}`;
-    await t.bus.publish(
-      'outbound.request',
-      { phone_number_id: PN },
-      {
-        wamid,
-        phone_number_id: PN,
-        to: wa,
-        content: { type: 'text', text: { body: 'gone' } },
-        accepted_at: new Date().toISOString(),
-      },
-    );
+    const wamid = await t.businessSends(PN, wa, 'gone');
     const failure = await until(() => t.outboundFailures.find((f) => f.payload.wamid === wamid));
     expect(failure?.payload.reason).toBe('no_devices');
     expect(t.deliveries.filter((d) => d.payload.wamid === wamid)).toEqual([]);
   });
 
   it('reports no_devices when the recipient has no device', async () => {
-    const wamid = `wamid.${randomId()}`;
-    await t.bus.publish(
-      'outbound.request',
-      { phone_number_id: PN },
-      {
-        wamid,
-        phone_number_id: PN,
-        to: '4915100000099',
-        content: { type: 'text', text: { body: 'x' } },
-        accepted_at: new Date().toISOString(),
-      },
-    );
+    const wamid = await t.businessSends(PN, '4915100000099', 'x');
     const f = await until(() => t.outboundFailures.find((x) => x.payload.wamid === wamid));
     expect(f.payload.reason).toBe('no_devices');
     expect(f.msgId).toBe(`${wamid}.failure`);

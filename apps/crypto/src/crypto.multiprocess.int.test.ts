@@ -62,23 +62,7 @@ async function burst(n: number, label: string): Promise<DeviceEnvelope[]> {
 
 /** The business answers every device; each decrypts its reply. */
 async function replyToAll(label: string) {
-  const wamids = await Promise.all(
-    devices.map(async (d) => {
-      const wamid = `wamid.${randomId()}`;
-      await t.bus.publish(
-        'outbound.request',
-        { phone_number_id: PN },
-        {
-          wamid,
-          phone_number_id: PN,
-          to: d.waId,
-          content: { type: 'text', text: { body: `${label} ${d.waId}` } },
-          accepted_at: new Date().toISOString(),
-        },
-      );
-      return wamid;
-    }),
-  );
+  const wamids = await Promise.all(devices.map((d) => t.businessSends(PN, d.waId, `${label} ${d.waId}`)));
   const got = await until(() => {
     const ds = wamids.map((w) => t.deliveries.find((x) => x.payload.wamid === w));
     return ds.every(Boolean) ? ds : undefined;

@@ -188,6 +188,22 @@ export class CryptoTestEnv {
     });
   }
 
+  /** As business-forwarding does: a text from the business to a user; returns its wamid. */
+  async businessSends(pn: string, to: string, body: string, wamid = `wamid.${randomId()}`): Promise<string> {
+    await this.bus.publish(
+      'outbound.request',
+      { phone_number_id: pn },
+      {
+        wamid,
+        phone_number_id: pn,
+        to,
+        content: { type: 'text', text: { body } },
+        accepted_at: new Date().toISOString(),
+      },
+    );
+    return wamid;
+  }
+
   /** Adds the device to the gateway stand-in's directory, replacing one with the same device id. */
   register(device: DeviceClient): void {
     const others = (this.directory.get(device.waId) ?? []).filter((d) => d.deviceId !== device.deviceId);
