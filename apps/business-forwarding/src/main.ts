@@ -1,10 +1,5 @@
 import 'reflect-metadata';
 import { runService } from '@relay/platform';
-import { AppModule } from './app.module';
-import { BusinessForwardingConfigSchema } from './config';
+import { businessForwardingService } from './service';
 
-runService({
-  service: 'business-forwarding',
-  configSchema: BusinessForwardingConfigSchema,
-  module: (config) => AppModule.register(config),
-});
+runService(businessForwardingService());

@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import type { Tenant } from '../tenancy/auth.service';
 import { CloudAuthGuard, CurrentTenant } from '../tenancy/cloud-auth.guard';
 import { BlockUsersService } from './block-users.service';
+import { GraphBody } from './graph-body';
 import { parseSend } from './message-validation';
 import { PhoneNumberService } from './phone-number.service';
 import { SendService } from './send.service';
@@ -18,7 +19,7 @@ export class CloudApiController {
 
   @Post('messages')
   @HttpCode(200)
-  send(@CurrentTenant() t: Tenant, @Body() body: unknown) {
+  send(@CurrentTenant() t: Tenant, @GraphBody() body: unknown) {
     return this.sender.send(t, parseSend(body));
   }
 
@@ -29,7 +30,7 @@ export class CloudApiController {
 
   @Post('register')
   @HttpCode(200)
-  register(@CurrentTenant() t: Tenant, @Body() body: unknown) {
+  register(@CurrentTenant() t: Tenant, @GraphBody() body: unknown) {
     return this.numbers.register(t, body);
   }
 
@@ -46,7 +47,7 @@ export class CloudApiController {
 
   @Post('settings')
   @HttpCode(200)
-  updateSettings(@CurrentTenant() t: Tenant, @Body() body: unknown) {
+  updateSettings(@CurrentTenant() t: Tenant, @GraphBody() body: unknown) {
     return this.numbers.updateSettings(t, body);
   }
 
@@ -57,13 +58,13 @@ export class CloudApiController {
 
   @Post('block_users')
   @HttpCode(200)
-  block(@CurrentTenant() t: Tenant, @Body() body: unknown) {
+  block(@CurrentTenant() t: Tenant, @GraphBody() body: unknown) {
     return this.blocks.block(t, body);
   }
 
   @Delete('block_users')
   @HttpCode(200)
-  unblock(@CurrentTenant() t: Tenant, @Body() body: unknown) {
+  unblock(@CurrentTenant() t: Tenant, @GraphBody() body: unknown) {
     return this.blocks.unblock(t, body);
   }
 }

@@ -124,6 +124,40 @@ describe('POST /{version}/{phone-number-id}/messages', () => {
     });
   });
 
+  it('accepts the fields form-encoded, as Graph API clients send them (JSON-valued fields decoded)', async () => {
+    await userWrites(a);
+    const form = new URLSearchParams({
+      messaging_product: 'whatsapp',
+      to: USER,
+      type: 'text',
+      text: JSON.stringify({ body: 'sent as a form', preview_url: false }),
+    });
+    const res = await call(h.url, 'POST', `/v23.0/${a.pnid}/messages`, {
+      token: a.token,
+      raw: form.toString(),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(res.status).toBe(200);
+    const id = res.body.messages[0].id as string;
+    const jsm = await h.nc.jetstreamManager();
+    const stored = await jsm.streams.getMessage(streamName(h.root, 'OUTBOUND'), {
+      last_by_subj: `${h.root}.v1.outbound.request.${a.pnid}`,
+    });
+    expect(stored.json()).toMatchObject({
+      wamid: id,
+      content: { type: 'text', text: { body: 'sent as a form' } },
+    });
+    // A field that is neither a string the endpoint takes nor valid JSON is a validation error.
+    form.set('text', '{"body": ');
+    const bad = await call(h.url, 'POST', `/v23.0/${a.pnid}/messages`, {
+      token: a.token,
+      raw: form.toString(),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe(100);
+  });
+
   it('sends replies (context) and reactions', async () => {
     const m = await userWrites(a);
     const reply = await send(a, text(USER, 'about that', { context: { message_id: m.wamid } }));

@@ -19,8 +19,7 @@ import {
   testSubjectRoot,
   type TestDatabase,
 } from '@relay/testing';
-import { AppModule } from '../app.module';
-import { BusinessForwardingConfigSchema } from '../config';
+import { businessForwardingService } from '../service';
 import { businessForwardingDataSource } from '../data-source';
 import type { RandomSource } from '../common/tokens';
 
@@ -29,14 +28,7 @@ export const MASTER_KEY = `test:${randomBytes(32).toString('base64')}`;
 
 /** A second replica on the same database, NATS root and clock (for cross-replica behaviour). */
 export async function startReplica(h: Harness): Promise<{ url: string; close(): Promise<void> }> {
-  const app = await startService(
-    {
-      service: 'business-forwarding',
-      configSchema: BusinessForwardingConfigSchema,
-      module: (c) => AppModule.register(c, { clock: h.clock as Clock }),
-    },
-    h.env,
-  );
+  const app = await startService(businessForwardingService({ clock: h.clock as Clock }), h.env);
   return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
 }
 
@@ -78,11 +70,7 @@ export async function startHarness(
   const clock = opts.clock ?? new FakeClock(new Date());
   const env = bfEnv(db, root, opts.env);
   const app = await startService(
-    {
-      service: 'business-forwarding',
-      configSchema: BusinessForwardingConfigSchema,
-      module: (c) => AppModule.register(c, { clock: clock as Clock, random: opts.random }),
-    },
+    businessForwardingService({ clock: clock as Clock, random: opts.random }),
     env,
   );
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');

@@ -13,8 +13,10 @@ export interface ServiceDefinition<S extends z.ZodType<BaseConfig>> {
   configSchema: S;
   /** The app's root module, built from its validated config. */
   module: (config: z.infer<S>) => DynamicModule;
-  /** Body size limit of the HTTP edge (Nest's JSON parser). */
+  /** Body size limit of the HTTP edge (Nest's JSON parser, and the form parser when on). */
   bodyLimit?: string;
+  /** Also parse application/x-www-form-urlencoded bodies (flat fields; JSON is always parsed). */
+  formBodies?: boolean;
 }
 
 /** Boots a service: validated config, JSON logs, health, graceful shutdown. Used by every main.ts. */
@@ -32,6 +34,8 @@ export async function startService<S extends z.ZodType<BaseConfig>>(
     { logger: new PinoNestLogger(logger), bodyParser: false, abortOnError: false },
   );
   app.useBodyParser('json', { limit: def.bodyLimit ?? '1mb' });
+  if (def.formBodies)
+    app.useBodyParser('urlencoded', { limit: def.bodyLimit ?? '1mb', extended: false, parameterLimit: 100 });
   await app.listen(config.HTTP_PORT, config.HTTP_HOST);
   const url = await app.getUrl();
   logger.info({ url, port: config.HTTP_PORT }, `${def.service} listening`);
