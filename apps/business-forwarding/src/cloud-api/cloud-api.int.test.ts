@@ -156,6 +156,14 @@ describe('POST /{version}/{phone-number-id}/messages', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe(100);
+    const many = new URLSearchParams(Array.from({ length: 101 }, (_, i): [string, string] => [`f${i}`, 'x']));
+    const tooMany = await call(h.url, 'POST', `/v23.0/${a.pnid}/messages`, {
+      token: a.token,
+      raw: many.toString(),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.code).toBe(100);
   });
 
   it('sends replies (context) and reactions', async () => {

@@ -37,8 +37,9 @@ export class ApiExceptionFilter implements ExceptionFilter {
   private toCloud(err: unknown, parser?: string): CloudApiError {
     if (err instanceof CloudApiError) return err;
     if (parser === 'entity.too.large') return new CloudApiError(100, 'Request body is too large.');
+    if (parser === 'parameters.too.many') return new CloudApiError(100, 'Too many form fields.');
     if (parser?.startsWith('entity.') || parser?.startsWith('charset.') || parser === 'encoding.unsupported')
-      return new CloudApiError(100, 'The request body could not be parsed as JSON.');
+      return new CloudApiError(100, 'The request body could not be parsed.');
     if (err instanceof HttpException && err.getStatus() === 404)
       return new CloudApiError(100, 'Unsupported request: unknown path or method.');
     if (err instanceof HttpException && err.getStatus() < 500) return new CloudApiError(100, err.message);
