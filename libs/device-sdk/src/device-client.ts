@@ -49,6 +49,8 @@ export interface DeviceClientOptions {
   /** One-time keys per upload (default 100) and the server count below which to refill (default 10). */
   prekeyBatch?: number;
   prekeyMinimum?: number;
+  /** The user's profile name, sent with each message (the business sees it as contacts[].profile.name). */
+  profileName?: string;
 }
 
 const frameId = () => randomBytes(9).toString('base64url');
@@ -237,7 +239,8 @@ export class DeviceClient extends EventEmitter<DeviceEvents> {
 
   async sendContent(phoneNumberId: string, content: MessageContent) {
     const frame = await this.encrypt(phoneNumberId, content);
-    const r = await this.request(frame);
+    const name = this.opts.profileName;
+    const r = await this.request(name === undefined ? frame : { ...frame, profile_name: name });
     return { envelope_id: frame.id, duplicate: r.duplicate };
   }
 

@@ -55,7 +55,12 @@ export class Phone {
   ) {}
 
   async register(server: string, hook: CodeHook): Promise<this> {
-    this.client = await DeviceClient.open({ store: this.store, server, prekeyBatch: 20 });
+    this.client = await DeviceClient.open({
+      store: this.store,
+      server,
+      prekeyBatch: 20,
+      profileName: this.name,
+    });
     const s = await this.client.startVerification(this.waId);
     await this.client.register(s.session_id, await hook.codeFor(s.session_id), this.name);
     this.client.on('message', (m) => this.inbox.push(m));
@@ -69,19 +74,14 @@ export class Phone {
 
   /** Reopens the device from its saved state (as an app restart would) and connects. */
   async reopen(): Promise<void> {
-    this.client = await DeviceClient.open({ store: this.store, prekeyBatch: 20 });
+    this.client = await DeviceClient.open({ store: this.store, prekeyBatch: 20, profileName: this.name });
     this.client.on('message', (m) => this.inbox.push(m));
     await this.client.connect();
   }
 
-  /**
-   * Sends a text with the user's profile name (the SDK's sendText has no profile-name option yet, so
-   * the frame is encrypted by the SDK and sent with the name added, as the protocol allows).
-   */
-  async sendText(pnid: string, body: string): Promise<{ envelope_id: string; duplicate: boolean }> {
-    const frame = await this.client.encrypt(pnid, { type: 'text', text: { body } });
-    const r = await this.client.request({ ...frame, profile_name: this.name });
-    return { envelope_id: frame.id, duplicate: r.duplicate };
+  /** Sends a text; the SDK adds the user's profile name. */
+  sendText(pnid: string, body: string): Promise<{ envelope_id: string; duplicate: boolean }> {
+    return this.client.sendText(pnid, body);
   }
 
   texts(): string[] {
