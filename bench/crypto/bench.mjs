@@ -27,12 +27,11 @@ const dist = (p) => require(join(root, 'dist', p));
 const { DeviceClient } = dist('apps/crypto/src/testing/device-client.js');
 const { cryptoDataSource } = dist('apps/crypto/src/data-source.js');
 const { NatsBus, SubjectSequencer, ensureStreams, migrate } = dist('libs/platform/src/index.js');
-const { createTestDatabase, deleteStreams, serviceEnv, testSubjectRoot, waitFor, TEST_NATS_URL } =
+const { createTestDatabase, deleteStreams, freePort, serviceEnv, testSubjectRoot, waitFor, TEST_NATS_URL } =
   dist('libs/testing/src/index.js');
 const { connect } = require('nats');
 const pino = require('pino');
 const { Registry } = require('prom-client');
-import { freePort } from '../shared/ports.mjs';
 import { rawRates } from '../shared/raw-signal.mjs';
 
 const argv = process.argv.slice(2);

@@ -17,7 +17,6 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort } from '../shared/ports.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
@@ -28,6 +27,7 @@ const { migrate } = require(join(root, 'dist/libs/platform/src/index.js'));
 const { ensureStreams } = require(join(root, 'dist/libs/platform/src/index.js'));
 const { rpcSubject, notifySubject } = require(join(root, 'dist/libs/protocol/src/index.js'));
 const { gatewayDataSource } = require(join(root, 'dist/apps/gateway/src/data-source.js'));
+const { freePort } = require(join(root, 'dist/libs/testing/src/index.js'));
 
 const { values: args } = parseArgs({
   options: {

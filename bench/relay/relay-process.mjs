@@ -4,9 +4,12 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts } from '../shared/ports.mjs';
+
+// Ports from below the ephemeral range (the tests' helper; the bench runs after the build).
+const { freePorts } = createRequire(import.meta.url)('../../dist/libs/testing/src/index.js');
 
 /** The SMS provider stand-in: keeps the verification codes the gateway POSTs. */
 export async function codeHook(token) {

@@ -86,7 +86,7 @@ export class ConnectionRegistry implements OnModuleInit {
  * Whether an announced connection replaces the local one: a higher epoch does; an announcement without
  * one (a gateway from before epochs) replaces any other connection, as it always did.
  */
-export function supersedes(
+function supersedes(
   n: { connection_id: string; epoch?: number },
   local: { id: string; epoch: number },
 ): boolean {
