@@ -150,15 +150,15 @@ export class OutboundProcessor {
     const mark = events
       .filter((e) => e.name === 'delivery.ciphertext' && unpublished.has(e.msgId))
       .map((e) => e.msgId);
+    // The batch's new rows are among `mark` and already registered under the gate.
+    for (const id of mark) if (!this.inFlight.has(id)) this.inFlight.set(id, gate.done);
     const published = events.length ? this.publisher.publish(events) : Promise.resolve();
     gate.settle(published);
-    for (const id of mark) if (!this.inFlight.has(id)) this.inFlight.set(id, published);
     try {
       await published;
       this.remember(mark);
     } finally {
-      this.forget(mark, published);
-      this.forget(gate.ids, gate.done);
+      this.forget(mark, gate.done);
     }
     if (mark.length) await withRunner(this.d.ds, (r) => this.d.outbox.markPublished(r, mark));
   }
