@@ -35,7 +35,7 @@ const { streamName } = dist('libs/protocol/src/index.js');
 const { connect } = require('nats');
 const pino = require('pino');
 const { Registry } = require('prom-client');
-import { rawRates } from '../shared/raw-signal.mjs';
+import { rawRates, rawRatesTogether } from '../shared/raw-signal.mjs';
 
 const argv = process.argv.slice(2);
 const repeatAt = argv.indexOf('--repeat');
@@ -484,6 +484,8 @@ async function main() {
 
     const load0 = loadavg()[0];
     const cores = availableParallelism();
+    // The machine's whole libsignal capacity (every core at once), before and after the drains.
+    const together = [await rawRatesTogether(cores, 100, 20, BODY.length)];
     const ones = [];
     const twos = [];
     const show = (r) =>
@@ -520,6 +522,15 @@ async function main() {
         `   raw libsignal at those moments ${f(median(runs.map((r) => r.rawDec)))}                    ${f(median(runs.map((r) => r.rawEnc)))}`,
       );
     }
+    together.push(await rawRatesTogether(cores, 100, 20, BODY.length));
+    const allDec = median(together.map((t) => t.dec));
+    const allEnc = median(together.map((t) => t.enc));
+    const oneDec = median([...ones, ...twos].map((r) => r.rawDec));
+    const oneEnc = median([...ones, ...twos].map((r) => r.rawEnc));
+    log(
+      `raw libsignal on all ${cores} cores at once (threads started together, no database, no NATS): ${f(allDec).trim()} decrypts/s, ${f(allEnc).trim()} encrypts/s in total, ` +
+        `${(allDec / oneDec).toFixed(2)}x and ${(allEnc / oneEnc).toFixed(2)}x the one-thread rate above: the most any number of crypto processes could reach on this machine if they did nothing but libsignal`,
+    );
     const one = ones[ones.length - 1];
     const two = twos[twos.length - 1];
     const raw = {

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ProcSampler, pidsNamed } from './proc.mjs';
-import { rawRates } from '../shared/raw-signal.mjs';
+import { rawRates, rawRatesTogether } from '../shared/raw-signal.mjs';
 import { codeHook, startRelay } from './relay-process.mjs';
 import { Businesses } from './businesses.mjs';
 import { Devices } from './devices.mjs';
@@ -23,7 +23,7 @@ import { Histogram, writeReports } from './report.mjs';
 import { backlog } from './backlog.mjs';
 import { summarizeProfiles } from './profile.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
@@ -100,6 +100,8 @@ async function main() {
   // Measured first, on the idle machine (afterwards the relay may still be working off a backlog).
   log('measuring raw libsignal on one core');
   const raw = await rawRates(100, 30);
+  log('measuring raw libsignal on all cores at once');
+  const rawAll = await rawRatesTogether(availableParallelism(), 100, 30);
   const db = await createTestDatabase('bench');
   const subjectRoot = testSubjectRoot('bench');
   const hook = await codeHook(HOOK_TOKEN);
@@ -229,6 +231,7 @@ async function main() {
       backlogAtWindowEnd,
       postgres: { bytesGrowth: size1 - size0, bytesPerMessage: delivered ? (size1 - size0) / delivered : 0 },
       rawSignalOneCore: raw,
+      rawSignalAllCores: rawAll,
       fractionOfRaw: {
         inbound: inbound.throughput / raw.dec,
         outbound: outbound.throughput / raw.enc,

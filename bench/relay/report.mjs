@@ -107,6 +107,12 @@ export function markdown(r) {
       `Relay inbound = ${f(100 * r.fractionOfRaw.inbound, 1)} % of the raw decrypt rate, outbound = ` +
       `${f(100 * r.fractionOfRaw.outbound, 1)} % of the raw encrypt rate.`,
   );
+  const all = r.rawSignalAllCores;
+  if (all)
+    lines.push(
+      `Raw libsignal on all ${all.threads} cores at once (same run, nothing else running): ${f(all.dec)} decrypts/s, ` +
+        `${f(all.enc)} encrypts/s in total; the most this machine can do with libsignal alone.`,
+    );
   for (const [service, p] of Object.entries(r.profiles ?? {})) {
     lines.push(
       '',

@@ -2,13 +2,18 @@
 // sessions in memory, the same shape as the relay's work (a device's message to a business, and the
 // business's message back). The crypto and relay benchmarks state their throughput as a fraction of these.
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 const require = createRequire(import.meta.url);
 const S = require('@signalapp/libsignal-client');
 const PN = '15559990';
 
-/** D sessions, M messages each way per session, text bodies of bodyChars characters. */
-export async function rawRates(D = 100, M = 20, bodyChars = 60) {
+/**
+ * D sessions, M messages each way per session, text bodies of bodyChars characters. `beforePhase` runs
+ * before each timed phase (decrypt, then encrypt): rawRatesTogether lines its threads up there.
+ */
+export async function rawRates(D = 100, M = 20, bodyChars = 60, beforePhase = () => {}) {
   const body = 'x'.repeat(bodyChars);
   const plaintext = (i) =>
     JSON.stringify({ v: 1, sent_at: Date.now(), content: { type: 'text', text: { body: `${body} ${i}` } } });
@@ -136,12 +141,14 @@ export async function rawRates(D = 100, M = 20, bodyChars = 60) {
     const u = process.cpuUsage();
     return u.user + u.system;
   };
+  beforePhase();
   let t = process.hrtime.bigint();
   let c0 = cpu();
   for (const { addr, c } of cts)
     await S.signalDecrypt(S.SignalMessage.deserialize(c), addr, bizAddr, biz.session, biz.ident);
   const dec = cts.length / (Number(process.hrtime.bigint() - t) / 1e9);
   const decCpuUs = (cpu() - c0) / cts.length;
+  beforePhase();
   t = process.hrtime.bigint();
   c0 = cpu();
   for (const { addr } of users)
@@ -150,4 +157,45 @@ export async function rawRates(D = 100, M = 20, bodyChars = 60) {
   const enc = (D * M) / (Number(process.hrtime.bigint() - t) / 1e9);
   const encCpuUs = (cpu() - c0) / (D * M);
   return { dec, enc, decCpuUs, encCpuUs };
+}
+
+/**
+ * The same work on `threads` threads at once, each phase started together: the machine's whole libsignal
+ * capacity. On a VM whose vCPUs share a physical core or its caches, this is well below `threads` times
+ * the one-thread rate (each thread's operations cost more CPU while the others run). Totals are all
+ * threads' operations over the slowest thread's time; CPU figures are not given (the threads share one
+ * process's counters).
+ */
+export async function rawRatesTogether(threads = availableParallelism(), D = 100, M = 20, bodyChars = 60) {
+  const sab = new SharedArrayBuffer(4);
+  const results = await Promise.all(
+    Array.from({ length: threads }, () => {
+      const w = new Worker(new URL(import.meta.url), { workerData: { sab, threads, D, M, bodyChars } });
+      return new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+    }),
+  );
+  const slowest = (k) => Math.min(...results.map((r) => r[k]));
+  return { threads, dec: threads * slowest('dec'), enc: threads * slowest('enc') };
+}
+
+if (!isMainThread && workerData?.sab) {
+  const { sab, threads, D, M, bodyChars } = workerData;
+  const arrived = new Int32Array(sab);
+  let phase = 0;
+  // A barrier: every thread has finished its setup (or its previous phase) before any starts timing.
+  const barrier = () => {
+    phase++;
+    Atomics.add(arrived, 0, 1);
+    Atomics.notify(arrived, 0);
+    for (let v = Atomics.load(arrived, 0); v < phase * threads; v = Atomics.load(arrived, 0))
+      Atomics.wait(arrived, 0, v, 1000);
+  };
+  // A new thread's first run is slow (cold JIT): one untimed run first, as the one-thread rate has had.
+  rawRates(D, M, bodyChars)
+    .then(() => rawRates(D, M, bodyChars))
+    .then(() => rawRates(D, M, bodyChars, barrier))
+    .then((r) => parentPort.postMessage(r));
 }
