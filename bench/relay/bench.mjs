@@ -228,6 +228,13 @@ async function main() {
           delivered ? (1000 * u.cpuSeconds) / delivered : null,
         ]),
       ),
+      // Round trips: read and write system calls per delivered message, by process (window + drain).
+      syscallsPerMessage: Object.fromEntries(
+        Object.entries(wholeUsage.rows).map(([name, u]) => [
+          name,
+          delivered ? { reads: u.readCalls / delivered, writes: u.writeCalls / delivered } : null,
+        ]),
+      ),
       backlogAtWindowEnd,
       postgres: { bytesGrowth: size1 - size0, bytesPerMessage: delivered ? (size1 - size0) / delivered : 0 },
       rawSignalOneCore: raw,

@@ -14,6 +14,21 @@ export function cpuSeconds(pid) {
   }
 }
 
+/**
+ * Read and write system calls a process has made (/proc/PID/io: syscr, syscw). On one machine every
+ * socket write is a round trip's half, and on a VM each one that wakes a process on another vCPU is
+ * dear, so these count a service's round trips. Zeros when the file cannot be read.
+ */
+export function ioCalls(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const n = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0);
+    return { reads: n('syscr'), writes: n('syscw') };
+  } catch {
+    return { reads: 0, writes: 0 };
+  }
+}
+
 /** Resident and peak resident memory in MiB. */
 export function memory(pid) {
   try {
@@ -61,6 +76,7 @@ export class ProcSampler {
       out[name] = {
         cpu: [...perPid.values()].reduce((a, c) => a + c, 0),
         perPid,
+        io: new Map(list.map((p) => [p, ioCalls(p)])),
         rss: list.reduce((a, p) => a + memory(p).rssMiB, 0),
       };
     }
@@ -91,8 +107,17 @@ export class ProcSampler {
       const before = this.c0[name]?.perPid ?? new Map();
       let cpu = 0;
       for (const [pid, c] of v.perPid) cpu += Math.max(0, c - (before.get(pid) ?? 0));
+      const io0 = this.c0[name]?.io ?? new Map();
+      let reads = 0;
+      let writes = 0;
+      for (const [pid, c] of v.io) {
+        reads += Math.max(0, c.reads - (io0.get(pid)?.reads ?? 0));
+        writes += Math.max(0, c.writes - (io0.get(pid)?.writes ?? 0));
+      }
       rows[name] = {
         cpuSeconds: cpu,
+        readCalls: reads,
+        writeCalls: writes,
         cpuPercentOfOneCore: (100 * cpu) / secs,
         rssMiB: v.rss,
         peakRssMiB: Math.max(this.peak.get(name) ?? 0, v.rss),

@@ -74,16 +74,17 @@ export function markdown(r) {
       'CPU per delivered message (window + drain, both directions; NATS and Postgres figures include anything ' +
         'else running on the shared servers):',
       '',
-      '| process | CPU ms per message |',
-      '| --- | --- |',
+      '| process | CPU ms per message | write syscalls per message | read syscalls per message |',
+      '| --- | --- | --- | --- |',
     );
     let sum = 0;
     for (const [name, ms] of Object.entries(r.cpuMsPerMessage)) {
-      lines.push(`| ${name} | ${f(ms, 2)} |`);
+      const io = r.syscallsPerMessage?.[name];
+      lines.push(`| ${name} | ${f(ms, 2)} | ${io ? f(io.writes, 1) : ''} | ${io ? f(io.reads, 1) : ''} |`);
       // "of which" rows split the Postgres row by the service whose queries ran; they are not added.
       if (!name.startsWith('bench') && !name.trim().startsWith('of which')) sum += ms ?? 0;
     }
-    lines.push(`| relay total (without the load generator) | ${f(sum, 2)} |`);
+    lines.push(`| relay total (without the load generator) | ${f(sum, 2)} | | |`);
   }
   const bl = r.backlogAtWindowEnd;
   if (bl?.consumers) {
