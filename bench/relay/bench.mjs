@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ProcSampler, pidsNamed } from './proc.mjs';
+import { loopbackRoundTrip } from '../shared/loopback.mjs';
 import { rawRates, rawRatesTogether } from '../shared/raw-signal.mjs';
 import { codeHook, startRelay } from './relay-process.mjs';
 import { Businesses } from './businesses.mjs';
@@ -102,6 +103,8 @@ async function main() {
   const raw = await rawRates(100, 30);
   log('measuring raw libsignal on all cores at once');
   const rawAll = await rawRatesTogether(availableParallelism(), 100, 30);
+  log('measuring a loopback round trip between two processes');
+  const loopback = await loopbackRoundTrip();
   const db = await createTestDatabase('bench');
   const subjectRoot = testSubjectRoot('bench');
   const hook = await codeHook(HOOK_TOKEN);
@@ -239,6 +242,7 @@ async function main() {
       postgres: { bytesGrowth: size1 - size0, bytesPerMessage: delivered ? (size1 - size0) / delivered : 0 },
       rawSignalOneCore: raw,
       rawSignalAllCores: rawAll,
+      loopback,
       fractionOfRaw: {
         inbound: inbound.throughput / raw.dec,
         outbound: outbound.throughput / raw.enc,

@@ -114,6 +114,11 @@ export function markdown(r) {
       `Raw libsignal on all ${all.threads} cores at once (same run, nothing else running): ${f(all.dec)} decrypts/s, ` +
         `${f(all.enc)} encrypts/s in total; the most this machine can do with libsignal alone.`,
     );
+  if (r.loopback)
+    lines.push(
+      `A round trip between two processes over loopback TCP (same run, idle machine): ${f(r.loopback.wallUs)} µs, ` +
+        `${f(r.loopback.cpuUs)} µs of CPU for both ends together: the least any NATS message or Postgres statement costs here.`,
+    );
   for (const [service, p] of Object.entries(r.profiles ?? {})) {
     lines.push(
       '',
