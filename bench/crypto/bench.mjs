@@ -482,6 +482,7 @@ async function main() {
     await world.stop(procs);
     log(`setup done: ${D} sessions established`);
 
+    await rawRates(50, 10, BODY.length); // untimed: a cold first run (JIT) is up to 3x slower
     const load0 = loadavg()[0];
     const cores = availableParallelism();
     // The machine's whole libsignal capacity (every core at once), before and after the drains.

@@ -100,6 +100,7 @@ async function main() {
   log(`config ${JSON.stringify(cfg)}`);
   // Measured first, on the idle machine (afterwards the relay may still be working off a backlog).
   log('measuring raw libsignal on one core');
+  await rawRates(50, 10); // untimed: a cold first run (JIT) is up to 3x slower than the ones after it
   const raw = await rawRates(100, 30);
   log('measuring raw libsignal on all cores at once');
   const rawAll = await rawRatesTogether(availableParallelism(), 100, 30);
