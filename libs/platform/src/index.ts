@@ -8,6 +8,7 @@ export * from './nats/streams';
 export * from './nats/subject-sequencer';
 export * from './nats/nats.module';
 export * from './http/readiness';
+export * from './http/keep-alive';
 export * from './http/health.controller';
 export * from './database/data-source';
 export * from './database/database.module';

@@ -93,6 +93,10 @@ afterAll(async () => {
 });
 
 describe('POST /{version}/{phone-number-id}/messages', () => {
+  it('keeps idle client connections open 65 s by default, longer than load balancers keep theirs', () => {
+    expect(h.app.getHttpServer().keepAliveTimeout).toBe(65_000);
+  });
+
   it('sends text under another version prefix with the access_token query form, answering only after JetStream has it', async () => {
     await userWrites(a);
     const res = await call(h.url, 'POST', `/v19.0/${a.pnid}/messages?access_token=${a.token}`, {

@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { z } from 'zod';
 import type { ServiceName } from '@relay/protocol';
 import { ConfigError, loadConfig, type BaseConfig } from '../config/config';
+import { applyKeepAlive } from '../http/keep-alive';
 import { createLogger, PinoNestLogger } from '../logging/logger';
 import { CoreModule } from './core.module';
 
@@ -36,6 +37,7 @@ export async function startService<S extends z.ZodType<BaseConfig>>(
   app.useBodyParser('json', { limit: def.bodyLimit ?? '1mb' });
   if (def.formBodies)
     app.useBodyParser('urlencoded', { limit: def.bodyLimit ?? '1mb', extended: false, parameterLimit: 100 });
+  applyKeepAlive(app.getHttpServer(), config.HTTP_KEEPALIVE_TIMEOUT_MS);
   await app.listen(config.HTTP_PORT, config.HTTP_HOST);
   const url = await app.getUrl();
   logger.info({ url, port: config.HTTP_PORT }, `${def.service} listening`);

@@ -16,6 +16,8 @@ export const BaseConfigSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HTTP_HOST: z.string().default('0.0.0.0'),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535),
+  /** Idle keep-alive connections stay open this long: keep it above any load balancer's idle timeout. */
+  HTTP_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(65_000),
   NATS_URL: z
     .string()
     .regex(/^(nats|tls):\/\/[^\s]+$/, 'must be nats://host:port (comma-separated for a cluster)'),
