@@ -15,8 +15,8 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-async function open(c: Common, server?: string): Promise<DeviceClient> {
-  return DeviceClient.open({ store: new FileStateStore(c.store, c.passphrase), server });
+async function open(c: Common, server?: string, profileName?: string): Promise<DeviceClient> {
+  return DeviceClient.open({ store: new FileStateStore(c.store, c.passphrase), server, profileName });
 }
 
 async function prompt(question: string): Promise<string> {
@@ -45,9 +45,16 @@ export async function register(
   io.out({ registered: { wa_id: res.wa_id, device_id: res.device_id }, keys: await client.keyCounts() });
 }
 
-/** Sends one text to a business and waits until the relay has stored it durably. */
-export async function send(c: Common, o: { to: string; text: string }, io: CliIo): Promise<void> {
-  const client = await open(c);
+/**
+ * Sends one text to a business and waits until the relay has stored it durably. The profile name, if
+ * given, travels with the message (the business's webhook shows it as contacts[].profile.name).
+ */
+export async function send(
+  c: Common,
+  o: { to: string; text: string; profileName?: string },
+  io: CliIo,
+): Promise<void> {
+  const client = await open(c, undefined, o.profileName);
   try {
     await client.connect();
     const r = await client.sendText(o.to, o.text);

@@ -6,7 +6,7 @@ import { UsageError, keys, listen, register, send, type CliIo, type Common } fro
 const USAGE = `usage: device-cli <command> [options]
 
   register --server <url> --phone <wa_id> [--code <6 digits>] [--name <name>]
-  send     --to <phone_number_id> --text <text>
+  send     --to <phone_number_id> --text <text> [--profile-name <name>]
   listen   [--count <n>] [--read] [--timeout <seconds>]
   keys     [--refill]
 
@@ -31,6 +31,7 @@ async function main(argv: string[]): Promise<void> {
       name: { type: 'string' },
       to: { type: 'string' },
       text: { type: 'string' },
+      'profile-name': { type: 'string' },
       count: { type: 'string' },
       timeout: { type: 'string' },
       read: { type: 'boolean', default: false },
@@ -66,7 +67,11 @@ async function main(argv: string[]): Promise<void> {
         io,
       );
     case 'send':
-      return send(common, { to: need(values.to, 'to'), text: need(values.text, 'text') }, io);
+      return send(
+        common,
+        { to: need(values.to, 'to'), text: need(values.text, 'text'), profileName: values['profile-name'] },
+        io,
+      );
     case 'listen': {
       const seconds = num(values.timeout, 'timeout');
       return listen(

@@ -79,11 +79,20 @@ it('registers (code typed at the prompt), sends, and listens with read receipts'
     keys: { prekeys: 100, kyber_prekeys: 100 },
   });
 
-  const sent = await cli(['send', '--to', PNID, '--text', 'hello from the cli']);
+  const sent = await cli([
+    'send',
+    '--to',
+    PNID,
+    '--text',
+    'hello from the cli',
+    '--profile-name',
+    'Cli User',
+  ]);
   expect(sent.code).toBe(0);
   const envelopeId = (sent.lines[0] as { sent: { envelope_id: string } }).sent.envelope_id;
   const got = await waitFor(() => business.received.find((r) => r.envelope.envelope_id === envelopeId));
   expect(got?.plaintext.content).toEqual({ type: 'text', text: { body: 'hello from the cli' } });
+  expect(got?.envelope.profile_name).toBe('Cli User');
 
   const reply = await business.encryptFor({ wa_id: WA, device_id: 1 }, 'hello cli user');
   storage.enqueue({ wa_id: WA, device_id: 1 }, reply, false);
