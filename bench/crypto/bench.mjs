@@ -48,10 +48,10 @@ const D = Number(args[0] ?? 400);
 const M = Number(args[1] ?? 10);
 // The raw rate is sampled right before and right after each drain (this many ops): on a shared or
 // virtual machine the core's speed drifts within seconds, so a ratio needs a raw rate from the same moments.
+const rawAround = () => rawRates(100, 20, BODY.length);
 // How often the drain's end is polled (one stream-info request each; the figure comes from timestamps).
 const DRAIN_POLL_MS = 50;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const rawAround = () => rawRates(100, 20, BODY.length);
 // --profile: the timed crypto processes write V8 CPU profiles (main and worker threads), summarised at the end.
 const profileDir = process.argv.includes('--profile') ? mkdtempSync(join(tmpdir(), 'crypto-profile-')) : null;
 const profiledPids = [];

@@ -161,8 +161,9 @@ export async function rawRates(D = 100, M = 20, bodyChars = 60, beforePhase = ()
 
 /**
  * The same work on `threads` threads at once, each phase started together: the machine's whole libsignal
- * capacity. On a VM whose vCPUs share a physical core or its caches, this is well below `threads` times
- * the one-thread rate (each thread's operations cost more CPU while the others run). Totals are all
+ * capacity. On a VM whose vCPUs share a physical core or its caches, this can be far below `threads`
+ * times the one-thread rate (each thread's operations cost more CPU while the others run; on the 2-vCPU
+ * VM of docs/performance.md it ranged from 0.6x to 2x one thread's rate). Totals are all
  * threads' operations over the slowest thread's time; CPU figures are not given (the threads share one
  * process's counters).
  */
