@@ -21,7 +21,8 @@ export async function migrateAll(env = process.env, log = console.log) {
       const applied = await migrate(ds);
       log(`${service}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}`);
     } finally {
-      await ds.destroy();
+      // A DataSource that never connected cannot be destroyed; that error would hide the real one.
+      if (ds.isInitialized) await ds.destroy();
     }
     if (typeof mod.migrateExtra === 'function') await mod.migrateExtra(env, log);
   }

@@ -15,14 +15,17 @@ export async function connectTestNats(): Promise<NatsConnection> {
   return connect({ servers: TEST_NATS_URL, name: 'jest' });
 }
 
-/** Deletes every stream a test root created (streams are named <ROOT>_<KEY>). */
+/** Deletes every stream a test root created (<ROOT>_<KEY>, and key-value buckets KV_<root>_<bucket>). */
 export async function deleteStreams(root: string): Promise<void> {
   const nc = await connectTestNats();
   try {
     const jsm = await nc.jetstreamManager();
     const prefix = `${root.toUpperCase().replace(/-/g, '_')}_`;
+    // Key-value buckets of the root (the gateway's rate limits) are streams named KV_<bucket>.
+    const kvPrefix = `KV_${root.replace(/[^A-Za-z0-9_-]/g, '_')}_`;
     for await (const s of jsm.streams.list()) {
-      if (s.config.name.startsWith(prefix)) await jsm.streams.delete(s.config.name);
+      const name = s.config.name;
+      if (name.startsWith(prefix) || name.startsWith(kvPrefix)) await jsm.streams.delete(name);
     }
   } finally {
     await nc.close();

@@ -1,5 +1,6 @@
 import { DataKeyStore, KeyRing, LocalKeyProvider, type KeyProvider } from '@relay/envelope-crypto';
 import type { DataSource } from 'typeorm';
+import { initializeDataSource } from '@relay/platform';
 import { storageDataSource, STORAGE_SCHEMA } from '../data-source';
 import type { StorageConfig } from '../config';
 import type { StoreDb } from './store-db';
@@ -28,8 +29,10 @@ export class StorageDatabases {
     const regions = new Map<string, StoreDb>();
     try {
       for (const [region, url] of config.STORAGE_REGION_DATABASE_URLS) {
-        const ds = storageDataSource(url, config.DATABASE_POOL_SIZE);
-        await ds.initialize();
+        const ds = await initializeDataSource(
+          storageDataSource(url, config.DATABASE_POOL_SIZE),
+          `STORAGE_REGION_DATABASE_URLS (${region})`,
+        );
         regions.set(region, make(region, ds));
       }
     } catch (err) {

@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { z } from 'zod';
 import type { ServiceName } from '@relay/protocol';
 import { ConfigError, loadConfig, type BaseConfig } from '../config/config';
+import { DatabaseUnavailableError } from '../database/data-source';
 import { applyKeepAlive } from '../http/keep-alive';
 import { createLogger, PinoNestLogger } from '../logging/logger';
 import { CoreModule } from './core.module';
@@ -65,7 +66,7 @@ export function runService<S extends z.ZodType<BaseConfig>>(def: ServiceDefiniti
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   started.catch((err: unknown) => {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof DatabaseUnavailableError) {
       process.stderr.write(`${def.service}: ${err.message}\n`);
     } else {
       process.stderr.write(`${def.service}: failed to start: ${(err as Error).stack ?? String(err)}\n`);

@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { APP_LOGGER, READINESS } from '../tokens';
 import type { ReadinessRegistry } from '../http/readiness';
+import { initializeDataSource } from './data-source';
 
 @Injectable()
 class DatabaseLifecycle implements OnApplicationShutdown {
@@ -31,8 +32,7 @@ export class DatabaseModule {
           provide: DataSource,
           inject: [APP_LOGGER, READINESS],
           useFactory: async (log: Logger, readiness: ReadinessRegistry) => {
-            const ds = factory();
-            await ds.initialize();
+            const ds = await initializeDataSource(factory());
             const pending = await ds.showMigrations();
             if (pending) log.warn('database has pending migrations: run `npm run db:migrate`');
             readiness.register('database', async () => {
