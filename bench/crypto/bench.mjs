@@ -65,7 +65,7 @@ const log = (...a) => console.log(...a);
 // ---------------------------------------------------------------- CPU accounting (Linux /proc)
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { summarizeProfiles } from '../relay/profile.mjs';
-import { cpuSeconds as cpuOf, machineCpu, pidsNamed } from '../relay/proc.mjs';
+import { cpuSeconds as cpuOf, ioCalls, machineCpu, pidsNamed } from '../relay/proc.mjs';
 function threadsOf(pids) {
   const out = {};
   for (const pid of pids) {
@@ -97,6 +97,8 @@ function cpuSnapshot(cryptoPids) {
     bench: cpuOf(process.pid),
   };
 }
+/** Write system calls of the crypto processes so far: their socket writes, i.e. round trips to NATS and Postgres. */
+const writesOf = (pids) => pids.reduce((a, p) => a + ioCalls(p).writes, 0);
 /** Machine-wide busy fraction between two /proc/stat readings (other work on the machine included). */
 const busy = (a, b) => (b.busy - a.busy) / Math.max(1, b.total - a.total);
 const cpuDelta = (a, b, n) =>
@@ -168,8 +170,10 @@ class World {
       duplicates: /^relay_crypto_envelopes_total\{outcome="duplicate"[^}]*\} (\S+)/,
       readBack: /^relay_crypto_envelopes_total\{outcome="read_back"[^}]*\} (\S+)/,
       readBackSessions: /^relay_crypto_read_backs_total(?:\{[^}]*\})? (\S+)/,
-      republished: /^relay_crypto_republished_total\{direction="\w+"[^}]*\} (\S+)/,
-      lockWaitSeconds: /^relay_crypto_session_lock_seconds_sum\{direction="\w+"[^}]*\} (\S+)/,
+      republished: /^relay_crypto_republished_total\{[^}]*\} (\S+)/,
+      lockWaitSeconds: /^relay_crypto_session_lock_seconds_sum\{[^}]*\} (\S+)/,
+      // One session-lock round per batch that reached the database: the number of batches.
+      batches: /^relay_crypto_session_lock_seconds_count\{[^}]*\} (\S+)/,
     };
     const out = Object.fromEntries(Object.keys(want).map((k) => [k, 0]));
     for (const p of procs) {
@@ -328,8 +332,10 @@ async function measure(world, processes, workers, devices, label) {
   let procs = await world.start(processes, extra, true);
   let pg0 = await world.backendCpu();
   let c0 = cpuSnapshot(procs.map((p) => p.child.pid));
+  let w0 = writesOf(procs.map((p) => p.child.pid));
   let m0 = machineCpu();
   await world.drained('INBOUND', inbound0, envs.length);
+  const decWrites = (writesOf(procs.map((p) => p.child.pid)) - w0) / envs.length;
   const decBusy = busy(m0, machineCpu());
   const decCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), envs.length);
   decCpu.postgres = await world.backendCpuSince(pg0, envs.length);
@@ -356,8 +362,10 @@ async function measure(world, processes, workers, devices, label) {
   procs = await world.start(processes, extra, true);
   pg0 = await world.backendCpu();
   c0 = cpuSnapshot(procs.map((p) => p.child.pid));
+  w0 = writesOf(procs.map((p) => p.child.pid));
   m0 = machineCpu();
   await world.drained('DELIVERY', delivery0, reqs.length);
+  const encWrites = (writesOf(procs.map((p) => p.child.pid)) - w0) / reqs.length;
   const encBusy = busy(m0, machineCpu());
   const encCpu = cpuDelta(c0, cpuSnapshot(procs.map((p) => p.child.pid)), reqs.length);
   encCpu.postgres = await world.backendCpuSince(pg0, reqs.length);
@@ -382,6 +390,8 @@ async function measure(world, processes, workers, devices, label) {
     rawDecCpuUs: (decRaw0.decCpuUs + decRaw1.decCpuUs) / 2,
     rawEncCpuUs: (encRaw0.encCpuUs + encRaw1.encCpuUs) / 2,
     republished: decCounters.republished + encCounters.republished,
+    decWrites,
+    encWrites,
     decCounters,
     encCounters,
     decCpu,
@@ -552,6 +562,9 @@ async function main() {
         `  ${r.label}, machine busy while draining: decrypt ${Math.round(r.decBusy * 100)}%, encrypt ${Math.round(r.encBusy * 100)}%`,
       );
       log(`  ${r.label}, events re-published (dropped by JetStream as duplicates): ${r.republished}`);
+      log(
+        `  ${r.label}, write system calls of crypto per message (round trips to NATS and Postgres): decrypt ${r.decWrites.toFixed(2)}, encrypt ${r.encWrites.toFixed(2)}`,
+      );
       log(`  ${r.label}, crypto counters, decrypt phase: ${JSON.stringify(r.decCounters)}`);
       log(`  ${r.label}, crypto counters, encrypt phase: ${JSON.stringify(r.encCounters)}`);
     }
